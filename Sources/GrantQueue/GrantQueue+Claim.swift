@@ -1,0 +1,59 @@
+import Foundation
+import Postgres
+
+extension GrantQueue {
+    /// Takes up to `$2` claimable jobs for worker `$1` with a lease of `$3` seconds.
+    ///
+    /// The row lock is taken in a CTE with LIMIT, so the planner cannot lock more
+    /// rows than it returns; SKIP LOCKED lets concurrent claimers pass each other
+    /// instead of queueing on the same rows. The order is the claim index's.
+    static let claimBatch = PostgresStatement(
+        name: "grant_jobs_claim",
+        sql: """
+            WITH next AS (
+                SELECT id
+                FROM visibility_grant_jobs
+                WHERE state = 'pending' AND run_at <= now()
+                ORDER BY priority DESC, run_at, id
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE visibility_grant_jobs AS j
+            SET state = 'running',
+                locked_by = $1,
+                locked_until = now() + make_interval(secs => $3::float8),
+                attempts = j.attempts + 1,
+                updated_at = now()
+            FROM next
+            WHERE j.id = next.id
+            RETURNING j.id, j.to_corp_ids, j.opt_user_id, j.fields, j.ordering_key,
+                      j.attempts, j.max_attempts, j.locked_until
+            """
+    )
+
+    /// Claims up to `limit` jobs for `workerID`, highest priority first, then
+    /// oldest `run_at`, then lowest id. Each claim counts as an attempt.
+    public func claim(workerID: String, limit: Int, lease: Duration) throws -> [ClaimedGrantJob] {
+        guard limit > 0 else { return [] }
+        let rows = try connection.query(Self.claimBatch, [workerID, limit, lease.seconds])
+        return try rows.map { row in
+            ClaimedGrantJob(
+                id: try row.decode(0),
+                toCorpIds: try row.decode(1),
+                optUserId: try row.decode(2),
+                fields: try row.decode(3),
+                orderingKey: try row.decode(4),
+                attempt: try row.decode(5),
+                maxAttempts: try row.decode(6),
+                lockedUntil: try row.decode(7)
+            )
+        }.sorted { $0.id < $1.id }
+    }
+}
+
+extension Duration {
+    /// The duration in (fractional) seconds.
+    public var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

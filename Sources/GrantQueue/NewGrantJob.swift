@@ -1,0 +1,86 @@
+import Foundation
+
+/// A grant to enqueue: the producer's columns of `visibility_grant_jobs`.
+public struct NewGrantJob: Sendable, Equatable {
+    /// Mirrors the column default of `max_attempts` (an integration test keeps the two equal).
+    public static let defaultMaxAttempts: Int32 = 10
+    /// The values `fields` may hold; empty means "mobile only" to the API.
+    public static let allowedFields: Set<String> = ["mobile", "status"]
+    public static let maxCorpIDs = 100
+
+    public var toCorpIds: [String]
+    public var optUserId: String
+    public var fields: [String]
+    public var idempotencyKey: String?
+    public var orderingKey: String?
+    public var priority: Int16
+    /// `nil`: as soon as possible (the database's `now()`).
+    public var runAt: Date?
+    public var maxAttempts: Int32
+
+    public init(
+        toCorpIds: [String], optUserId: String, fields: [String] = [], idempotencyKey: String? = nil,
+        orderingKey: String? = nil, priority: Int16 = 0, runAt: Date? = nil,
+        maxAttempts: Int32 = NewGrantJob.defaultMaxAttempts
+    ) {
+        self.toCorpIds = toCorpIds
+        self.optUserId = optUserId
+        self.fields = fields
+        self.idempotencyKey = idempotencyKey
+        self.orderingKey = orderingKey
+        self.priority = priority
+        self.runAt = runAt
+        self.maxAttempts = maxAttempts
+    }
+
+    /// The rules the table's CHECK constraints enforce, checked before anything is
+    /// sent so that a bad line in a file is reported with its line number. Each
+    /// problem names the constraint the database would cite.
+    public func problems() -> [String] {
+        var problems: [String] = []
+        if toCorpIds.isEmpty || toCorpIds.count > Self.maxCorpIDs {
+            problems.append("to_corp_ids must have 1 to \(Self.maxCorpIDs) entries (has \(toCorpIds.count)) [to_corp_ids_must_have_1_to_100_entries]")
+        }
+        if toCorpIds.contains("") {
+            problems.append("to_corp_ids must not contain empty strings [to_corp_ids_must_not_contain_empty_strings]")
+        }
+        if optUserId.trimmingCharacters(in: .whitespaces).isEmpty {
+            problems.append("opt_user_id must not be blank [opt_user_id_must_not_be_blank]")
+        }
+        let unknownFields = fields.filter { !Self.allowedFields.contains($0) }
+        if !unknownFields.isEmpty {
+            problems.append("fields may only hold mobile and status (got \(unknownFields.joined(separator: ", "))) [fields_must_be_mobile_or_status]")
+        }
+        if idempotencyKey == "" {
+            problems.append("idempotency_key must not be empty; leave it out instead [idempotency_key_must_not_be_empty]")
+        }
+        if orderingKey == "" {
+            problems.append("ordering_key must not be empty; leave it out instead [ordering_key_must_not_be_empty]")
+        }
+        if !(1...1000).contains(maxAttempts) {
+            problems.append("max_attempts must be 1 to 1000 (got \(maxAttempts)) [max_attempts_must_be_1_to_1000]")
+        }
+        return problems
+    }
+}
+
+/// What enqueueing one job did.
+public enum EnqueueResult: Sendable, Equatable {
+    case inserted(id: Int64)
+    /// A job with the same idempotency key already exists; nothing was inserted.
+    case duplicate(existingID: Int64)
+}
+
+/// What enqueueing many jobs did.
+public struct BulkEnqueueResult: Sendable, Equatable {
+    public var submitted: Int
+    public var inserted: Int
+
+    public init(submitted: Int, inserted: Int) {
+        self.submitted = submitted
+        self.inserted = inserted
+    }
+
+    /// Rows skipped because their idempotency key was already taken.
+    public var duplicates: Int { submitted - inserted }
+}

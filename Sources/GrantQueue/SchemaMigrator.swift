@@ -1,0 +1,143 @@
+import Foundation
+import Logging
+import Postgres
+
+/// One numbered file of `sql/`, e.g. `001_grant_jobs.sql`.
+public struct Migration: Sendable, Equatable {
+    public let version: Int
+    public let name: String
+    public let sql: String
+
+    public init(version: Int, name: String, sql: String) {
+        self.version = version
+        self.name = name
+        self.sql = sql
+    }
+
+    /// FNV-1a of the text: lets `migrate` notice a file edited after it was applied.
+    public var checksum: String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in sql.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return String(hash, radix: 16)
+    }
+}
+
+/// Something is wrong with the migrations themselves (not with the database).
+public struct MigrationError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+}
+
+/// Applies `sql/` in order, once each, recording what it applied in
+/// `visibility_schema_migrations`. Holds a session advisory lock while it works,
+/// so any number of hosts can run `migrate` at the same moment: the first applies,
+/// the others wait and then find nothing left to do.
+public struct SchemaMigrator {
+    /// An arbitrary constant that identifies this lock in `pg_locks`.
+    static let advisoryLockKey: Int64 = 0x5649_5342_4D49_4752  // "VISBMIGR"
+
+    static let createHistoryTable = """
+        CREATE TABLE IF NOT EXISTS visibility_schema_migrations (
+            version    int PRIMARY KEY,
+            name       text NOT NULL,
+            checksum   text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    static let readHistory = "SELECT version, name, checksum FROM visibility_schema_migrations ORDER BY version"
+    static let recordMigration = "INSERT INTO visibility_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)"
+
+    public let migrations: [Migration]
+    let logger: Logger
+
+    public init(migrations: [Migration], logger: Logger) {
+        self.migrations = migrations.sorted { $0.version < $1.version }
+        self.logger = logger
+    }
+
+    /// Reads every `NNN_name.sql` in `directory`.
+    public init(directory: URL, logger: Logger) throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        var migrations: [Migration] = []
+        for file in files.sorted() where file.hasSuffix(".sql") {
+            let digits = file.prefix { $0.isNumber }
+            guard let version = Int(digits), file.dropFirst(digits.count).first == "_" else {
+                throw MigrationError(description: "\(file): migration files are named NNN_description.sql")
+            }
+            if let clash = migrations.first(where: { $0.version == version }) {
+                throw MigrationError(description: "\(file) and \(clash.name) share version \(version)")
+            }
+            let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+            migrations.append(Migration(version: version, name: String(file.dropLast(4)), sql: text))
+        }
+        guard !migrations.isEmpty else {
+            throw MigrationError(description: "no NNN_*.sql files in \(directory.path)")
+        }
+        self.init(migrations: migrations, logger: logger)
+    }
+
+    /// Applies what is pending, each file in its own transaction; returns the names applied.
+    @discardableResult
+    public func migrate(_ connection: PostgresConnection) throws -> [String] {
+        try connection.query("SELECT pg_advisory_lock($1)", [Self.advisoryLockKey])
+        defer { _ = try? connection.query("SELECT pg_advisory_unlock($1)", [Self.advisoryLockKey]) }
+
+        try connection.query(Self.createHistoryTable)
+        var applied: [Int: (name: String, checksum: String)] = [:]
+        for row in try connection.query(Self.readHistory) {
+            applied[try row.decode(0)] = (try row.decode(1), try row.decode(2))
+        }
+        var appliedNow: [String] = []
+        for migration in migrations {
+            if let existing = applied[migration.version] {
+                if existing.checksum != migration.checksum {
+                    throw MigrationError(description:
+                        "\(migration.name).sql was changed after it was applied (as \(existing.name)); "
+                        + "add a new migration instead of editing an applied one")
+                }
+                continue
+            }
+            try connection.transaction { connection in
+                try connection.execute(script: migration.sql)
+                try connection.query(Self.recordMigration, [migration.version, migration.name, migration.checksum])
+            }
+            logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
+            appliedNow.append(migration.name)
+        }
+        return appliedNow
+    }
+}
+
+extension SchemaMigrator {
+    /// Where `sql/` is: `explicit` if given; otherwise a `sql/` folder (or
+    /// `share/visibility-worker/sql`) beside the executable or in one of its
+    /// parents, which covers both a checkout's `.build/…/visibility-worker` and an
+    /// install prefix; last, `./sql`.
+    public static func locateDirectory(explicit: String?, executablePath: String) throws -> URL {
+        let fileManager = FileManager.default
+        func hasMigrations(_ url: URL) -> Bool {
+            (try? fileManager.contentsOfDirectory(atPath: url.path))?.contains { $0.hasSuffix(".sql") } ?? false
+        }
+        if let explicit {
+            let url = URL(fileURLWithPath: explicit)
+            guard hasMigrations(url) else {
+                throw MigrationError(description: "no .sql migrations in \(explicit)")
+            }
+            return url
+        }
+        var directory = URL(fileURLWithPath: executablePath).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<6 {
+            for candidate in ["sql", "share/visibility-worker/sql"] {
+                let url = directory.appendingPathComponent(candidate)
+                if hasMigrations(url) { return url }
+            }
+            directory.deleteLastPathComponent()
+        }
+        let local = URL(fileURLWithPath: "sql")
+        if hasMigrations(local) { return local }
+        throw MigrationError(description:
+            "cannot find the sql/ migrations folder; pass --migrations-dir or set VISIBILITY_WORKER_MIGRATIONS_DIR")
+    }
+}

@@ -1,0 +1,73 @@
+import CLibPQ
+
+extension PostgresConnection {
+    /// Streams rows into `COPY … FROM STDIN` (text format) and returns how many the
+    /// server took. `nil` cells are NULL. Either every row goes in or, on error,
+    /// none (COPY is one statement).
+    @discardableResult
+    public func copyFrom(_ sql: String, rows: some Sequence<[String?]>) throws -> Int {
+        try query("SELECT 1")  // makes sure the session is usable before the COPY starts
+        guard let start = PQexec(handle, sql) else { throw connectionError() }
+        let status = PQresultStatus(start)
+        if status != PGRES_COPY_IN {
+            defer { PQclear(start) }
+            if status == PGRES_FATAL_ERROR { throw serverError(start) }
+            throw PostgresError(kind: .client, message: "statement did not start COPY FROM STDIN")
+        }
+        PQclear(start)
+
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 20)
+        var failure: PostgresError?
+        func flush() {
+            guard !buffer.isEmpty, failure == nil else { return }
+            let sent = buffer.withUnsafeBufferPointer { bytes in
+                bytes.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32($0.count)) }
+            }
+            if sent != 1 { failure = connectionError() }
+            buffer.removeAll(keepingCapacity: true)
+        }
+        for row in rows {
+            Self.appendCopyRow(row, to: &buffer)
+            if buffer.count >= 1 << 20 { flush() }
+            if failure != nil { break }
+        }
+        flush()
+        if PQputCopyEnd(handle, failure == nil ? nil : "client error") != 1, failure == nil {
+            failure = connectionError()
+        }
+        var copied = 0
+        while let result = PQgetResult(handle) {
+            defer { PQclear(result) }
+            if PQresultStatus(result) == PGRES_COMMAND_OK {
+                copied = PQcmdTuples(result).map { Int(String(cString: $0)) ?? 0 } ?? 0
+            } else if failure == nil {
+                failure = serverError(result)
+            }
+        }
+        if let failure { throw failure }
+        return copied
+    }
+
+    /// COPY text format: tab between columns, newline after the row, `\N` for NULL,
+    /// and backslash escapes for the characters that would break that framing.
+    static func appendCopyRow(_ row: [String?], to buffer: inout [UInt8]) {
+        for (index, cell) in row.enumerated() {
+            if index > 0 { buffer.append(UInt8(ascii: "\t")) }
+            guard let cell else {
+                buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "N")])
+                continue
+            }
+            for byte in cell.utf8 {
+                switch byte {
+                case UInt8(ascii: "\\"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+                case UInt8(ascii: "\t"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+                case UInt8(ascii: "\n"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+                case UInt8(ascii: "\r"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+                default: buffer.append(byte)
+                }
+            }
+        }
+        buffer.append(UInt8(ascii: "\n"))
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import GrantQueue
+import Postgres
+import XCTest
+
+final class EnqueueTests: DatabaseTestCase {
+    private func count(_ sql: String = "SELECT count(*) FROM visibility_grant_jobs") throws -> Int {
+        try XCTUnwrap(connection.query(sql).first).decode(0, as: Int.self)
+    }
+
+    func testEnqueueOneHonoursTheIdempotencyKey() throws {
+        let queue = GrantQueue(connection: connection)
+        let job = NewGrantJob(toCorpIds: ["ding1", "ding,2"], optUserId: "u1", fields: ["status"], idempotencyKey: "k1", priority: 3)
+        guard case .inserted(let id) = try queue.enqueue(job) else { return XCTFail("not inserted") }
+        XCTAssertEqual(try queue.enqueue(job), .duplicate(existingID: id))
+        let row = try XCTUnwrap(connection.query("SELECT to_corp_ids, fields, priority FROM visibility_grant_jobs WHERE id = $1", [id]).first)
+        XCTAssertEqual(try row.decode(0, as: [String].self), ["ding1", "ding,2"])
+        XCTAssertEqual(try row.decode(1, as: [String].self), ["status"])
+        XCTAssertEqual(try row.decode(2, as: Int.self), 3)
+    }
+
+    func testBulkEnqueueSkipsTakenKeysAndKeepsEveryValue() throws {
+        let queue = GrantQueue(connection: connection)
+        _ = try queue.enqueue(NewGrantJob(toCorpIds: ["d0"], optUserId: "u", idempotencyKey: "taken"))
+        let runAt = Date(timeIntervalSince1970: 1_900_000_000)
+        let jobs = [
+            NewGrantJob(toCorpIds: ["d1", "tab\there"], optUserId: "u\\1", fields: ["mobile", "status"], idempotencyKey: "new",
+                        orderingKey: "d1", priority: -2, runAt: runAt, maxAttempts: 4),
+            NewGrantJob(toCorpIds: ["d2"], optUserId: "u2", idempotencyKey: "taken"),
+            NewGrantJob(toCorpIds: ["d3"], optUserId: "u3", idempotencyKey: "new"),
+            NewGrantJob(toCorpIds: ["d4"], optUserId: "u4"),
+        ]
+        let result = try queue.enqueue(contentsOf: jobs)
+        XCTAssertEqual(result, BulkEnqueueResult(submitted: 4, inserted: 2))
+        XCTAssertEqual(result.duplicates, 2)
+        let row = try XCTUnwrap(connection.query("""
+            SELECT to_corp_ids, opt_user_id, fields, ordering_key, priority, run_at, max_attempts
+            FROM visibility_grant_jobs WHERE idempotency_key = 'new'
+            """).first)
+        XCTAssertEqual(try row.decode(0, as: [String].self), ["d1", "tab\there"])
+        XCTAssertEqual(try row.decode(1, as: String.self), "u\\1")
+        XCTAssertEqual(try row.decode(2, as: [String].self), ["mobile", "status"])
+        XCTAssertEqual(try row.decode(3, as: String?.self), "d1")
+        XCTAssertEqual(try row.decode(4, as: Int.self), -2)
+        XCTAssertEqual(try row.decode(5, as: Date.self), runAt)
+        XCTAssertEqual(try row.decode(6, as: Int.self), 4)
+        XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE opt_user_id = 'u4' AND max_attempts = 10 AND run_at <= now()"), 1)
+    }
+
+    func testCLIEnqueuesOneJobFromFlags() throws {
+        let environment = ["DATABASE_URL": try database.conninfo()]
+        let result = try runWorker(["enqueue", "--corp-id", "ding1", "--corp-id", "ding2", "--opt-user-id", "u1",
+                                    "--field", "mobile", "--idempotency-key", "cli-1"], environment: environment)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout, "enqueued job 1\n")
+        let again = try runWorker(["enqueue", "--corp-id", "ding1", "--opt-user-id", "u1", "--idempotency-key", "cli-1"],
+                                  environment: environment)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stdout.contains("job 1 already has this idempotency key"), again.stdout)
+        let bad = try runWorker(["enqueue", "--corp-id", "ding1", "--opt-user-id", "u1", "--field", "email"], environment: environment)
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("fields_must_be_mobile_or_status"), bad.stderr)
+        XCTAssertEqual(try count(), 1)
+    }
+
+    func testCLIFileWithABadLineInsertsNothingAndNamesTheLine() throws {
+        let environment = ["DATABASE_URL": try database.conninfo()]
+        var lines = (1...50).map { #"{"to_corp_ids":["ding\#($0)"],"opt_user_id":"u\#($0)"}"# }
+        lines[36] = #"{"to_corp_ids":["ding37"],"opt_user_id":""}"#
+        let result = try runWorker(["enqueue", "--file", "-", "--format", "jsonl"], environment: environment,
+                                   stdin: Data(lines.joined(separator: "\n").utf8))
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("line 37:"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("opt_user_id_must_not_be_blank"), result.stderr)
+        XCTAssertEqual(try count(), 0)
+    }
+
+    func testCLIFileLoadsCSVInOneStatement() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vw-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("grants.csv")
+        let rows = (1...2000).map { "ding\($0)|dingX,user\($0),mobile|status,key-\($0 % 1500)" }
+        try ("to_corp_ids,opt_user_id,fields,idempotency_key\n" + rows.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+
+        let listener = try database.connect()
+        try listener.listen(GrantQueue.notificationChannel)
+        let result = try runWorker(["enqueue", "--file", file.path], environment: ["DATABASE_URL": try database.conninfo()])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.hasPrefix("enqueued 1500 of 2000 jobs (500 duplicate"), result.stdout)
+        XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE cardinality(to_corp_ids) = 2 AND fields = '{mobile,status}'"), 1500)
+        XCTAssertEqual(try listener.waitForNotifications(timeout: .seconds(2)).count, 1)
+    }
+}

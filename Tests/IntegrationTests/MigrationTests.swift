@@ -1,0 +1,70 @@
+import Foundation
+import GrantQueue
+import Postgres
+import XCTest
+
+final class MigrationTests: DatabaseTestCase {
+    override var migrateDatabase: Bool { false }
+
+    private var migrator: SchemaMigrator {
+        get throws { try SchemaMigrator(directory: TestEnvironment.migrationsDirectory, logger: TestEnvironment.logger) }
+    }
+
+    func testSecondRunDoesNothing() throws {
+        let migrator = try migrator
+        XCTAssertEqual(try migrator.migrate(connection).count, migrator.migrations.count)
+        XCTAssertEqual(try migrator.migrate(connection), [])
+        XCTAssertEqual(try connection.query("SELECT count(*) FROM visibility_schema_migrations").first?.decode(0, as: Int.self),
+                       migrator.migrations.count)
+    }
+
+    func testTwoProcessesMigratingAtOnceBothSucceedAndApplyOnce() throws {
+        let environment = ["DATABASE_URL": try database.conninfo()]
+        let arguments = ["migrate", "--migrations-dir", TestEnvironment.migrationsDirectory.path]
+        let first = try startWorker(arguments, environment: environment)
+        let second = try startWorker(arguments, environment: environment)
+        let results = [try first.wait(timeout: .seconds(60)), try second.wait(timeout: .seconds(60))]
+        for result in results {
+            XCTAssertEqual(result.status, 0, result.stderr)
+        }
+        let outputs = results.map(\.stdout).sorted()
+        XCTAssertTrue(outputs[0].hasPrefix("applied 3 migrations"), "\(outputs)")
+        XCTAssertTrue(outputs[1].hasPrefix("schema is up to date"), "\(outputs)")
+        let versions = try connection.query("SELECT version FROM visibility_schema_migrations ORDER BY version")
+            .map { try $0.decode(0, as: Int.self) }
+        XCTAssertEqual(versions, try migrator.migrations.map(\.version))
+        XCTAssertEqual(try connection.query("SELECT to_regclass('visibility_grant_jobs') IS NOT NULL").first?.decode(0, as: Bool.self), true)
+    }
+
+    func testAnEditedAppliedMigrationIsRefused() throws {
+        let original = try migrator
+        try original.migrate(connection)
+        var edited = original.migrations
+        edited[0] = Migration(version: edited[0].version, name: edited[0].name, sql: edited[0].sql + "\n-- edited\n")
+        XCTAssertThrowsError(try SchemaMigrator(migrations: edited, logger: TestEnvironment.logger).migrate(connection)) { error in
+            XCTAssertTrue("\(error)".contains("was changed after it was applied"), "\(error)")
+        }
+    }
+
+    func testSwiftDefaultMaxAttemptsMatchesTheColumnDefault() throws {
+        try migrator.migrate(connection)
+        let columnDefault = try connection.query("""
+            SELECT column_default FROM information_schema.columns
+            WHERE table_name = 'visibility_grant_jobs' AND column_name = 'max_attempts'
+            """).first?.decode(0, as: String.self)
+        XCTAssertEqual(columnDefault, String(NewGrantJob.defaultMaxAttempts))
+    }
+
+    func testClaimQueryUsesThePartialIndex() throws {
+        try migrator.migrate(connection)
+        try insertJobs(5000)
+        try connection.query("UPDATE visibility_grant_jobs SET state = 'succeeded' WHERE id % 50 <> 0")
+        try connection.query("ANALYZE visibility_grant_jobs")
+        let plan = try connection.query("""
+            EXPLAIN SELECT id FROM visibility_grant_jobs
+            WHERE state = 'pending' AND run_at <= now()
+            ORDER BY priority DESC, run_at, id LIMIT 10 FOR UPDATE SKIP LOCKED
+            """).map { try $0.decode(0, as: String.self) }.joined(separator: "\n")
+        XCTAssertTrue(plan.contains("visibility_grant_jobs_claimable"), plan)
+    }
+}

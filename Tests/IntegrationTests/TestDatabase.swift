@@ -1,0 +1,165 @@
+import Foundation
+import GrantQueue
+import Logging
+import Postgres
+import XCTest
+
+/// Where the tests find PostgreSQL and the built binary.
+enum TestEnvironment {
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static let migrationsDirectory = packageRoot.appendingPathComponent("sql")
+
+    static var logger: Logger {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return logger
+    }
+
+    /// DATABASE_URL of a server the tests may create databases on. Without one the
+    /// tests skip, unless VISIBILITY_WORKER_REQUIRE_DATABASE is set (scripts/test
+    /// sets it), in which case they fail.
+    static func databaseURL() throws -> String {
+        if let url = ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty { return url }
+        if ProcessInfo.processInfo.environment["VISIBILITY_WORKER_REQUIRE_DATABASE"] != nil {
+            XCTFail("DATABASE_URL is not set")
+            throw PostgresError(kind: .client, message: "DATABASE_URL is not set")
+        }
+        throw XCTSkip("set DATABASE_URL (scripts/test does) to run the integration tests")
+    }
+
+    /// The `visibility-worker` executable (VISIBILITY_WORKER_BIN, or the debug build).
+    static func workerBinary() throws -> String {
+        let path = ProcessInfo.processInfo.environment["VISIBILITY_WORKER_BIN"]
+            ?? packageRoot.appendingPathComponent(".build/debug/visibility-worker").path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            XCTFail("visibility-worker binary not found at \(path); run swift build")
+            throw PostgresError(kind: .client, message: "binary missing")
+        }
+        return path
+    }
+}
+
+/// A fresh database on the test server, dropped at the end of the test.
+final class TestDatabase {
+    let name: String
+    let configuration: PostgresConfiguration
+    private let admin: PostgresConnection
+
+    /// Creates the database; with `migrated`, applies sql/ to it.
+    init(migrated: Bool = true) throws {
+        let url = try TestEnvironment.databaseURL()
+        admin = try PostgresConnection(configuration: PostgresConfiguration(conninfo: url), logger: TestEnvironment.logger)
+        name = "vw_test_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
+        try admin.query("CREATE DATABASE \(name)")
+        configuration = PostgresConfiguration(conninfo: url, overrides: ["dbname": name])
+        if migrated {
+            let migrator = try SchemaMigrator(directory: TestEnvironment.migrationsDirectory, logger: TestEnvironment.logger)
+            try migrator.migrate(try connect())
+        }
+    }
+
+    func connect(logger: Logger = TestEnvironment.logger) throws -> PostgresConnection {
+        try PostgresConnection(configuration: configuration, logger: logger)
+    }
+
+    /// A conninfo string for child processes.
+    func conninfo() throws -> String { try configuration.resolvedConninfo() }
+
+    func drop() {
+        _ = try? admin.query("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        admin.close()
+    }
+}
+
+/// A test case that gets its own migrated database.
+class DatabaseTestCase: XCTestCase {
+    var database: TestDatabase!
+    var connection: PostgresConnection!
+
+    var migrateDatabase: Bool { true }
+
+    override func setUpWithError() throws {
+        database = try TestDatabase(migrated: migrateDatabase)
+        connection = try database.connect()
+    }
+
+    override func tearDown() {
+        connection?.close()
+        database?.drop()
+        connection = nil
+        database = nil
+    }
+
+    /// Inserts `count` pending jobs with plain SQL (as a producer would).
+    func insertJobs(_ count: Int, on connection: PostgresConnection? = nil) throws {
+        try (connection ?? self.connection).query(
+            "INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id) SELECT ARRAY['ding' || g], 'user' || g FROM generate_series(1, $1) AS g",
+            [count]
+        )
+    }
+}
+
+/// The outcome of a child process.
+struct ProcessResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs the worker binary with `arguments` and waits for it (bounded by `timeout`).
+func runWorker(_ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil,
+               timeout: Duration = .seconds(60)) throws -> ProcessResult {
+    let process = try startWorker(arguments, environment: environment, stdin: stdin)
+    return try process.wait(timeout: timeout)
+}
+
+/// A running child process whose output is collected to temporary files.
+final class ChildProcess {
+    let process = Process()
+    private let exited = DispatchSemaphore(value: 0)
+    private let stdoutURL: URL
+    private let stderrURL: URL
+
+    init(executable: String, arguments: [String], environment: [String: String], stdin: Data?) throws {
+        let directory = FileManager.default.temporaryDirectory
+        stdoutURL = directory.appendingPathComponent("vw-\(UUID().uuidString).out")
+        stderrURL = directory.appendingPathComponent("vw-\(UUID().uuidString).err")
+        FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
+        process.standardError = try FileHandle(forWritingTo: stderrURL)
+        if let stdin {
+            let input = directory.appendingPathComponent("vw-\(UUID().uuidString).in")
+            try stdin.write(to: input)
+            process.standardInput = try FileHandle(forReadingFrom: input)
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
+        let exited = self.exited
+        process.terminationHandler = { _ in exited.signal() }
+        try process.run()
+    }
+
+    func wait(timeout: Duration) throws -> ProcessResult {
+        if exited.wait(timeout: .now() + timeout.seconds) == .timedOut {
+            process.terminate()
+            XCTFail("process \(process.arguments ?? []) did not finish within \(timeout)")
+            exited.wait()
+        }
+        process.waitUntilExit()
+        let out = (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? ""
+        let err = (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(at: stdoutURL)
+        try? FileManager.default.removeItem(at: stderrURL)
+        return ProcessResult(status: process.terminationStatus, stdout: out, stderr: err)
+    }
+}
+
+func startWorker(_ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil) throws -> ChildProcess {
+    try ChildProcess(executable: try TestEnvironment.workerBinary(), arguments: arguments, environment: environment, stdin: stdin)
+}

@@ -1,0 +1,54 @@
+# Shared by the scripts in scripts/: locating the repository, installing what is
+# missing, and running PostgreSQL's server programs (which refuse to run as root).
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+say() { printf '%s\n' "$*" >&2; }
+
+# Installs postgresql, libpq-dev and pkg-config with apt-get when they are missing.
+ensure_packages() {
+  local missing=()
+  [ -n "$(postgres_bindir 2>/dev/null)" ] || missing+=(postgresql)
+  [ -f /usr/include/postgresql/libpq-fe.h ] || pkg-config --exists libpq 2>/dev/null || missing+=(libpq-dev)
+  command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing ${missing[*]} ..."
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  # Debian's postgresql package starts a system cluster; ours are private, so leave it be.
+}
+
+# The folder holding initdb/pg_ctl/postgres (Debian keeps them off PATH).
+postgres_bindir() {
+  if command -v pg_ctl >/dev/null 2>&1; then
+    dirname "$(readlink -f "$(command -v pg_ctl)")"
+    return
+  fi
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$dir" ] && [ -x "$dir/pg_ctl" ] && echo "$dir"
+}
+
+# Runs a PostgreSQL server program as the postgres user when we are root.
+as_postgres() {
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# A TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+  local port
+  for _ in $(seq 1 50); do
+    port=$(( 20000 + RANDOM % 40000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  return 1
+}
