@@ -12,6 +12,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // Logging facade shared by every module.
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // The fake DingTalk server's HTTP stack (and AsyncHTTPClient's).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.100.0"),
+        // The DingTalk API client: pooled keep-alive connections, TLS, timeouts (DESIGN.md section 4).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // TLS settings for that client (certificate verification on by default).
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
     ],
     targets: [
         // The C layer: libpq as a Swift module, plus the few macros Swift cannot import.
@@ -36,11 +42,47 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The DingTalk API: models, access tokens, HTTP transport, outcome classification.
+        // Knows nothing of the queue.
+        .target(
+            name: "DingTalk",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // A local stand-in for the DingTalk API, with fault injection.
+        .target(
+            name: "FakeDingTalk",
+            dependencies: [
+                "DingTalk",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The engine: claim loop, Dispatch concurrency limits, rate limits, leases, shutdown.
+        .target(
+            name: "GrantWorker",
+            dependencies: [
+                "GrantQueue",
+                "DingTalk",
+                "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The command line, kept thin: parsing flags and printing results.
         .executableTarget(
             name: "visibility-worker",
             dependencies: [
                 "GrantQueue",
+                "GrantWorker",
+                "DingTalk",
+                "FakeDingTalk",
                 "Postgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -48,12 +90,23 @@ let package = Package(
         ),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "GrantQueueTests", dependencies: ["GrantQueue"]),
+        .testTarget(
+            name: "DingTalkTests",
+            dependencies: [
+                "DingTalk",
+                "FakeDingTalk",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // Tests against a real PostgreSQL (DATABASE_URL) and the built binary; scripts/test provides both.
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "GrantQueue",
                 "Postgres",
+                "DingTalk",
+                "FakeDingTalk",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

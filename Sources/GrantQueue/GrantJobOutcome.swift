@@ -36,7 +36,7 @@ public struct GrantJobOutcome: Sendable, Equatable {
     public var disposition: Disposition
     public var startedAt: Date
     /// Whether a request reached the API (or timed out): only then is an attempt
-    /// row written and the job's `last_*` columns replaced.
+    /// row written.
     public var reachedAPI: Bool
     public var httpStatus: Int?
     public var errorCode: String?

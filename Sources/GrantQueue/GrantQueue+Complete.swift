@@ -3,7 +3,9 @@ import Postgres
 
 extension GrantQueue {
     /// Writes a batch of outcomes for worker `$1` in one round trip: the job rows
-    /// and, for attempts that reached the API, their audit rows.
+    /// and, for attempts that reached the API, their audit rows. The `last_*`
+    /// columns take any outcome that carries a status or code (a release because
+    /// DingTalk was unreachable still shows why).
     ///
     /// Fenced: a row changes only if it is still `running`, leased to this worker,
     /// at the attempt the outcome carries. A worker whose lease expired and was
@@ -12,7 +14,7 @@ extension GrantQueue {
         name: "grant_jobs_complete",
         sql: """
             WITH outcome AS (
-                SELECT *
+                SELECT *, (http_status IS NOT NULL OR error_code IS NOT NULL) AS has_result
                 FROM unnest($2::bigint[], $3::int[], $4::text[], $5::timestamptz[], $6::timestamptz[],
                             $7::bool[], $8::int[], $9::text[], $10::text[], $11::text[])
                     AS o(job_id, attempt, outcome, run_at, started_at,
@@ -29,10 +31,10 @@ extension GrantQueue {
                     run_at = coalesce(o.run_at, j.run_at),
                     locked_by = NULL,
                     locked_until = NULL,
-                    last_http_status = CASE WHEN o.reached_api THEN o.http_status ELSE j.last_http_status END,
-                    last_error_code = CASE WHEN o.reached_api THEN o.error_code ELSE j.last_error_code END,
-                    last_error_message = CASE WHEN o.reached_api THEN o.error_message ELSE j.last_error_message END,
-                    last_request_id = CASE WHEN o.reached_api THEN o.request_id ELSE j.last_request_id END,
+                    last_http_status = CASE WHEN o.has_result THEN o.http_status ELSE j.last_http_status END,
+                    last_error_code = CASE WHEN o.has_result THEN o.error_code ELSE j.last_error_code END,
+                    last_error_message = CASE WHEN o.has_result THEN o.error_message ELSE j.last_error_message END,
+                    last_request_id = CASE WHEN o.has_result THEN o.request_id ELSE j.last_request_id END,
                     updated_at = now(),
                     finished_at = CASE
                         WHEN o.outcome IN ('succeeded', 'failed')

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct VisibilityWorker: ParsableCommand {
+struct VisibilityWorker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "visibility-worker",
         abstract: "Applies DingTalk 'visible in other organization' grants queued in PostgreSQL.",
@@ -16,6 +16,6 @@ struct VisibilityWorker: ParsableCommand {
               visibility-worker enqueue --corp-id ding123 --opt-user-id 102530009661373952
               visibility-worker status
             """,
-        subcommands: [MigrateCommand.self, EnqueueCommand.self, StatusCommand.self]
+        subcommands: [MigrateCommand.self, EnqueueCommand.self, StatusCommand.self, RunCommand.self, FakeDingTalkCommand.self]
     )
 }

@@ -126,8 +126,8 @@ final class ChildProcess {
         let directory = FileManager.default.temporaryDirectory
         stdoutURL = directory.appendingPathComponent("vw-\(UUID().uuidString).out")
         stderrURL = directory.appendingPathComponent("vw-\(UUID().uuidString).err")
-        FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
-        FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

@@ -1,0 +1,64 @@
+/// What the worker must do about a response (DESIGN.md section 1).
+public enum APIOutcomeClass: String, Sendable, Codable, CaseIterable {
+    /// HTTP 200 with `{"result": true}`: applied.
+    case success
+    /// The access token was refused: refresh once and send again.
+    case token
+    /// The app is misconfigured (bad secret, no permission, IP not whitelisted):
+    /// every job would fail the same way, so stop calling and fail none.
+    case config
+    /// The API refused this job and would again: fail it now.
+    case terminal
+    /// Over a QPS/QPM limit: retry, and slow the whole process down.
+    case throttled
+    /// The organization's monthly API quota is used up: pause, give the job back.
+    case quota
+    /// 5xx, timeout, reset: retry with backoff.
+    case transient
+    /// A non-JSON body or `"punish":"deny"`: this IP is banned for a while; pause all calls.
+    case banned
+}
+
+/// One call's outcome with what DingTalk said about it.
+public struct APICallResult: Sendable, Equatable {
+    public var outcomeClass: APIOutcomeClass
+    /// `nil` when no HTTP response came back (timeout, reset, refused).
+    public var httpStatus: Int?
+    /// DingTalk's `code`, or for transport failures one of ours (`timeout`, `connection.reset`, ...).
+    public var code: String?
+    public var message: String?
+    /// `requestid` from the body, else the `x-acs-request-id` header.
+    public var requestID: String?
+    /// False when the request certainly never reached the API (connection refused,
+    /// no token): such a call does not use up an attempt.
+    public var reachedAPI: Bool
+
+    public init(
+        outcomeClass: APIOutcomeClass, httpStatus: Int? = nil, code: String? = nil, message: String? = nil,
+        requestID: String? = nil, reachedAPI: Bool = true
+    ) {
+        self.outcomeClass = outcomeClass
+        self.httpStatus = httpStatus
+        self.code = code
+        self.message = message
+        self.requestID = requestID
+        self.reachedAPI = reachedAPI
+    }
+}
+
+/// Codes this client uses for failures that carry no DingTalk code.
+public enum LocalErrorCode {
+    public static let timeout = "timeout"
+    public static let connectionRefused = "connection.refused"
+    public static let connectionReset = "connection.reset"
+    public static let tlsError = "tls.error"
+    public static let transportError = "transport.error"
+    /// 200 whose body is JSON but not `{"result": true}`.
+    public static let unexpectedResponse = "unexpected.response"
+    /// A body that is not JSON (HTML from a proxy, truncated, empty): DingTalk's ban page.
+    public static let nonJSONBody = "non.json.body"
+    /// `"punish":"deny"` in the body.
+    public static let punished = "punish.deny"
+    /// An error status with JSON but no `code`.
+    public static func httpStatus(_ status: Int) -> String { "http.\(status)" }
+}

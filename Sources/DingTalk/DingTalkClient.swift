@@ -1,0 +1,57 @@
+import Foundation
+
+/// Calls the grant API and classifies the answer. Knows nothing of the queue.
+public struct DingTalkClient: Sendable {
+    public let baseURL: String
+    let grantURL: String
+    let tokenProvider: any AccessTokenProvider
+    let transport: any HTTPTransport
+
+    public init(baseURL: String = DingTalkAPI.defaultBaseURL, tokenProvider: any AccessTokenProvider, transport: any HTTPTransport) {
+        self.baseURL = baseURL
+        self.grantURL = baseURL.trimmingSuffix("/") + DingTalkAPI.grantPath
+        self.tokenProvider = tokenProvider
+        self.transport = transport
+    }
+
+    /// Applies one grant. Never throws: every failure is a classified result.
+    /// A refused token is refreshed once and the call sent again, within the same attempt.
+    public func apply(_ grant: VisibilityGrant) async -> APICallResult {
+        let body: [UInt8]
+        do {
+            body = Array(try JSONEncoder().encode(grant))
+        } catch {
+            return APICallResult(outcomeClass: .terminal, code: "encoding.error", message: "\(error)", reachedAPI: false)
+        }
+        var result = APICallResult(outcomeClass: .token, reachedAPI: false)
+        for _ in 0..<2 {
+            let token: String
+            do {
+                token = try await tokenProvider.token()
+            } catch {
+                return error.result
+            }
+            result = await send(body: body, token: token)
+            guard result.outcomeClass == .token else { return result }
+            await tokenProvider.invalidate(token)
+        }
+        return result
+    }
+
+    private func send(body: [UInt8], token: String) async -> APICallResult {
+        let request = TransportRequest(
+            method: .PUT, url: grantURL,
+            headers: [(DingTalkAPI.accessTokenHeader, token), ("Content-Type", "application/json")],
+            body: body
+        )
+        do {
+            let response = try await transport.send(request)
+            return ResponseClassifier.classify(
+                status: response.status, requestIDHeader: response.header(DingTalkAPI.requestIDHeader), body: response.body)
+        } catch let error as TransportError {
+            return APICallResult(outcomeClass: .transient, code: error.code, message: error.description, reachedAPI: error.reachedServer)
+        } catch {
+            return APICallResult(outcomeClass: .transient, code: LocalErrorCode.transportError, message: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,313 @@
+import DingTalk
+import Foundation
+import Synchronization
+
+/// A request as the fake saw it.
+public struct FakeRequest: Sendable {
+    public var method: String
+    public var path: String
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    public func header(_ name: String) -> String? {
+        headers.first { $0.0.lowercased() == name.lowercased() }?.1
+    }
+}
+
+/// What to do with a request.
+public enum FakeReply: Sendable {
+    case respond(status: Int, headers: [(String, String)], body: [UInt8], delay: Duration)
+    /// Close the connection without answering.
+    case reset
+    /// Never answer; the client's timeout decides.
+    case hang
+}
+
+/// The fake API's memory: tokens, the QPS window, counters, and every grant it applied.
+/// Shared by all connections, so it is guarded by a mutex.
+public final class FakeDingTalkState: Sendable {
+    struct Token {
+        let appKey: String
+        var expiresAt: ContinuousClock.Instant
+    }
+
+    struct Inner {
+        var random: SplitMix64
+        var tokens: [String: Token] = [:]
+        var tokenByApp: [String: String] = [:]
+        var recentCalls: [String: [ContinuousClock.Instant]] = [:]
+        var calls = 0
+        var tokenRequests = 0
+        var codes: [String: Int] = [:]
+        var applied: [VisibilityGrant] = []
+        var inFlight = 0
+        var maxInFlight = 0
+        var requests: [RecordedRequest] = []
+    }
+
+    struct RecordedRequest: Codable {
+        let method: String
+        let path: String
+        let headers: [String: String]
+        let body: String
+    }
+
+    public let options: FakeDingTalkOptions
+    private let inner: Mutex<Inner>
+
+    public init(options: FakeDingTalkOptions) {
+        self.options = options
+        self.inner = Mutex(Inner(random: SplitMix64(seed: options.seed)))
+    }
+
+    // MARK: Routing
+
+    public func reply(to request: FakeRequest) -> FakeReply {
+        if options.recordRequests, !request.path.hasPrefix("/__fake/") {
+            let headers = Dictionary(request.headers.map { ($0.0.lowercased(), $0.1) }, uniquingKeysWith: { $1 })
+            inner.withLock {
+                $0.requests.append(RecordedRequest(method: request.method, path: request.path, headers: headers,
+                                                   body: String(decoding: request.body, as: UTF8.self)))
+            }
+        }
+        let path = request.path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.path
+        switch (request.method, path) {
+        case ("POST", DingTalkAPI.accessTokenPath):
+            return accessToken(request)
+        case ("PUT", DingTalkAPI.grantPath):
+            return grant(request)
+        case ("GET", "/__fake/stats"):
+            return json(200, statsJSON())
+        case ("GET", "/__fake/applied"):
+            return json(200, appliedJSON())
+        case ("GET", "/__fake/requests"):
+            return json(200, requestsJSON())
+        default:
+            return error(status: 404, code: "InvalidAction.NotFound", message: "Specified api is not found, please check your url and method.")
+        }
+    }
+
+    private func accessToken(_ request: FakeRequest) -> FakeReply {
+        struct Credentials: Decodable {
+            let appKey: String
+            let appSecret: String
+        }
+        inner.withLock { $0.tokenRequests += 1 }
+        guard let credentials = try? JSONDecoder().decode(Credentials.self, from: Data(request.body)) else {
+            return error(.invalidParameter)
+        }
+        guard credentials.appKey == options.appKey, credentials.appSecret == options.appSecret else {
+            return error(.invalidClientIdOrSecret)
+        }
+        let now = ContinuousClock.now
+        let ttl = options.tokenTTL
+        let token: String = inner.withLock { state in
+            // The same token comes back while it is valid, and its lifetime starts over.
+            if let existing = state.tokenByApp[credentials.appKey], let known = state.tokens[existing], known.expiresAt > now {
+                state.tokens[existing]?.expiresAt = now + ttl
+                return existing
+            }
+            let fresh = String(format: "%016llx%016llx", state.random.next(), state.random.next())
+            state.tokens[fresh] = Token(appKey: credentials.appKey, expiresAt: now + ttl)
+            state.tokenByApp[credentials.appKey] = fresh
+            return fresh
+        }
+        return json(200, #"{"accessToken":"\#(token)","expireIn":\#(Int(ttl.components.seconds))}"#)
+    }
+
+    private func grant(_ request: FakeRequest) -> FakeReply {
+        let now = ContinuousClock.now
+        inner.withLock { $0.calls += 1 }
+        guard let token = request.header(DingTalkAPI.accessTokenHeader), !token.isEmpty else {
+            return error(.missingAccessToken)
+        }
+        let appKey: String? = inner.withLock { state in
+            if options.staticTokens.contains(token) { return options.appKey }
+            guard let known = state.tokens[token], known.expiresAt > now else { return nil }
+            return known.appKey
+        }
+        guard let appKey else { return error(.invalidAuthentication) }
+        if options.qps > 0, !admit(appKey: appKey, now: now) {
+            return error(.qpsLimitForAppKeyAndAPI)
+        }
+        switch rollFault() {
+        case .systemBusy?: return error(.systemBusy, delay: options.latency)
+        case .timeout?: count("timeout"); return .hang
+        case .reset?: count("reset"); return .reset
+        case .html?:
+            count("html")
+            return .respond(status: 502, headers: [("Content-Type", "text/html"), (DingTalkAPI.requestIDHeader, requestID())],
+                            body: Array("<html><body><h1>502 Bad Gateway</h1></body></html>".utf8), delay: options.latency)
+        case nil: break
+        }
+        guard let grant = try? JSONDecoder().decode(VisibilityGrant.self, from: Data(request.body)) else {
+            return error(.invalidParameter, message: "请求体不是合法的JSON或缺少参数", delay: options.latency)
+        }
+        if let problem = Self.problem(with: grant) {
+            return error(problem.0, message: problem.1, delay: options.latency)
+        }
+        inner.withLock { $0.applied.append(grant) }
+        return .respond(status: 200, headers: jsonHeaders(), body: Array(#"{"result":true}"#.utf8), delay: options.latency)
+    }
+
+    /// What the real API refuses of a well-formed body. Corp ids start with
+    /// `ding`; user ids starting with `nonexistent` stand for people who left.
+    static func problem(with grant: VisibilityGrant) -> (DingTalkErrorCode, String)? {
+        if grant.toCorpIds.isEmpty || grant.toCorpIds.count > 100 {
+            return (.invalidParameter, "toCorpIds 数量必须在1到100之间")
+        }
+        if let bad = grant.toCorpIds.first(where: { !$0.hasPrefix("ding") || $0.count < 5 }) {
+            return (.invalidParameter, "toCorpIds 包含无效的corpId: \(bad)")
+        }
+        if grant.optUserId.trimmingCharacters(in: .whitespaces).isEmpty {
+            return (.invalidParameter, "optUserId 不能为空")
+        }
+        if grant.optUserId.hasPrefix("nonexistent") {
+            return (.employeeNotExist, DingTalkErrorCode.employeeNotExist.message)
+        }
+        if grant.fields.contains(where: { $0 != "mobile" && $0 != "status" }) {
+            return (.invalidParameter, "fields 只能是 mobile 或 status")
+        }
+        return nil
+    }
+
+    /// Sliding one-second window per app key: at most `qps` admitted calls in any second.
+    private func admit(appKey: String, now: ContinuousClock.Instant) -> Bool {
+        inner.withLock { state in
+            var calls = state.recentCalls[appKey, default: []]
+            let windowStart = now - .seconds(1)
+            if let firstKept = calls.firstIndex(where: { $0 > windowStart }) {
+                calls.removeFirst(firstKept)
+            } else {
+                calls.removeAll()
+            }
+            let admitted = Double(calls.count) < options.qps
+            if admitted { calls.append(now) }
+            state.recentCalls[appKey] = calls
+            return admitted
+        }
+    }
+
+    enum Fault { case systemBusy, timeout, reset, html }
+
+    private func rollFault() -> Fault? {
+        let faults = options.faults
+        guard faults.systemBusy + faults.timeout + faults.reset + faults.html > 0 else { return nil }
+        let roll = inner.withLock { $0.random.nextUnit() }
+        var threshold = faults.systemBusy
+        if roll < threshold { return .systemBusy }
+        threshold += faults.timeout
+        if roll < threshold { return .timeout }
+        threshold += faults.reset
+        if roll < threshold { return .reset }
+        threshold += faults.html
+        if roll < threshold { return .html }
+        return nil
+    }
+
+    // MARK: In-flight accounting (called by the connection handler)
+
+    func requestStarted() {
+        inner.withLock {
+            $0.inFlight += 1
+            $0.maxInFlight = max($0.maxInFlight, $0.inFlight)
+        }
+    }
+
+    func requestFinished() {
+        inner.withLock { $0.inFlight -= 1 }
+    }
+
+    // MARK: Answers
+
+    private func count(_ code: String) {
+        inner.withLock { $0.codes[code, default: 0] += 1 }
+    }
+
+    private func requestID() -> String {
+        inner.withLock { String(format: "%08llX-%04llX-%012llX", $0.random.next() & 0xFFFF_FFFF, $0.random.next() & 0xFFFF, $0.random.next() & 0xFFFF_FFFF_FFFF) }
+    }
+
+    private func jsonHeaders() -> [(String, String)] {
+        [("Content-Type", "application/json;charset=utf-8"), (DingTalkAPI.requestIDHeader, requestID())]
+    }
+
+    private func json(_ status: Int, _ body: String) -> FakeReply {
+        .respond(status: status, headers: jsonHeaders(), body: Array(body.utf8), delay: .zero)
+    }
+
+    private func error(_ code: DingTalkErrorCode, message: String? = nil, delay: Duration = .zero) -> FakeReply {
+        error(status: code.httpStatus, code: code.code, message: message ?? code.message, delay: delay)
+    }
+
+    /// DingTalk's error shape: `{"code","message","requestid"}` (lowercase `requestid`)
+    /// plus the same id in `x-acs-request-id`.
+    private func error(status: Int, code: String, message: String, delay: Duration = .zero) -> FakeReply {
+        count(code)
+        let headers = jsonHeaders()
+        let body: [String: String] = ["code": code, "message": message, "requestid": headers[1].1]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return .respond(status: status, headers: headers, body: Array((try? encoder.encode(body)) ?? Data()), delay: delay)
+    }
+
+    // MARK: Introspection
+
+    /// Counters for tests and the demo: `GET /__fake/stats`.
+    public struct Stats: Codable, Sendable, Equatable {
+        public var calls: Int
+        public var applied: Int
+        public var tokenRequests: Int
+        public var inFlight: Int
+        public var maxInFlight: Int
+        public var codes: [String: Int]
+    }
+
+    public var stats: Stats {
+        inner.withLock {
+            Stats(calls: $0.calls, applied: $0.applied.count, tokenRequests: $0.tokenRequests, inFlight: $0.inFlight,
+                  maxInFlight: $0.maxInFlight, codes: $0.codes)
+        }
+    }
+
+    public var applied: [VisibilityGrant] { inner.withLock { $0.applied } }
+
+    private func statsJSON() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(stats)) ?? Data(), as: UTF8.self)
+    }
+
+    private func appliedJSON() -> String {
+        String(decoding: (try? JSONEncoder().encode(applied)) ?? Data(), as: UTF8.self)
+    }
+
+    private func requestsJSON() -> String {
+        let requests = inner.withLock { $0.requests }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(requests)) ?? Data(), as: UTF8.self)
+    }
+}
+
+/// A small seeded generator, so fault sequences can be replayed.
+struct SplitMix64 {
+    private var state: UInt64
+
+    init(seed: UInt64) {
+        state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    mutating func nextUnit() -> Double {
+        Double(next() >> 11) / Double(1 << 53)
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Postgres
+
+extension GrantQueue {
+    static let registerWorker = PostgresStatement(
+        name: "workers_register",
+        sql: """
+            INSERT INTO visibility_workers (id, host, pid) VALUES ($1, $2, $3)
+            ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
+            """
+    )
+
+    static let heartbeat = PostgresStatement(
+        name: "workers_heartbeat",
+        sql: "UPDATE visibility_workers SET heartbeat_at = now() WHERE id = $1"
+    )
+
+    /// Pushes out the leases of the jobs this worker still has in flight, in one statement.
+    static let extendLeases = PostgresStatement(
+        name: "grant_jobs_extend_leases",
+        sql: """
+            UPDATE visibility_grant_jobs
+            SET locked_until = now() + make_interval(secs => $3::float8)
+            WHERE id = ANY($2::bigint[]) AND state = 'running' AND locked_by = $1
+            """
+    )
+
+    static let deregisterWorker = PostgresStatement(
+        name: "workers_deregister",
+        sql: "DELETE FROM visibility_workers WHERE id = $1"
+    )
+
+    /// Whether any pending job is due before `$1` seconds from now (for `run --until-empty`).
+    static let pendingDueSoon = PostgresStatement(
+        name: "grant_jobs_pending_due_soon",
+        sql: """
+            SELECT EXISTS (
+                SELECT 1 FROM visibility_grant_jobs
+                WHERE state = 'pending' AND run_at <= now() + make_interval(secs => $1::float8)
+            )
+            """
+    )
+
+    public func registerWorker(id: String, host: String, pid: Int32) throws {
+        try connection.query(Self.registerWorker, [id, host, pid])
+    }
+
+    /// Refreshes the worker's heartbeat, re-registering it if its row was pruned.
+    public func heartbeat(workerID: String, host: String, pid: Int32) throws {
+        if try connection.query(Self.heartbeat, [workerID]).affectedRows == 0 {
+            try registerWorker(id: workerID, host: host, pid: pid)
+        }
+    }
+
+    /// Returns how many leases were extended.
+    @discardableResult
+    public func extendLeases(jobIDs: [Int64], workerID: String, lease: Duration) throws -> Int {
+        guard !jobIDs.isEmpty else { return 0 }
+        return try connection.query(Self.extendLeases, [workerID, jobIDs, lease.seconds]).affectedRows
+    }
+
+    public func deregisterWorker(id: String) throws {
+        try connection.query(Self.deregisterWorker, [id])
+    }
+
+    public func hasPendingJobs(dueWithin horizon: Duration) throws -> Bool {
+        try connection.query(Self.pendingDueSoon, [horizon.seconds]).first?.decode(0, as: Bool.self) ?? false
+    }
+}

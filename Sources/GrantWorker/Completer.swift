@@ -1,0 +1,114 @@
+import Dispatch
+import Foundation
+import GrantQueue
+import Logging
+import Postgres
+import Synchronization
+
+/// Writes outcomes back in batches, on its own thread and connection, and keeps
+/// the worker's heartbeat and in-flight leases fresh.
+///
+/// Outcomes wait in memory until written: while the database is down they pile
+/// up here and go out once it is back (a lease that expired meanwhile makes the
+/// fenced write a no-op, and the job simply runs again).
+final class Completer: Sendable {
+    private let pending = Mutex<[GrantJobOutcome]>([])
+    /// Submitted but not yet acknowledged by the database.
+    private let outstanding = Atomic<Int>(0)
+    private let wake = DispatchSemaphore(value: 0)
+    private let stopping = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+
+    private let configuration: PostgresConfiguration
+    private let options: WorkerOptions
+    private let inFlight: InFlightJobs
+    private let health: DatabaseHealth
+    private let logger: Logger
+    private let host: String
+    private let pid: Int32
+
+    init(configuration: PostgresConfiguration, options: WorkerOptions, inFlight: InFlightJobs, health: DatabaseHealth,
+         logger: Logger, host: String, pid: Int32) {
+        self.configuration = configuration
+        self.options = options
+        self.inFlight = inFlight
+        self.health = health
+        self.logger = logger
+        self.host = host
+        self.pid = pid
+    }
+
+    var unwrittenCount: Int { outstanding.load(ordering: .acquiring) }
+
+    func submit(_ outcome: GrantJobOutcome) {
+        outstanding.add(1, ordering: .relaxed)
+        pending.withLock { $0.append(outcome) }
+        wake.signal()
+    }
+
+    func submit(_ outcomes: [GrantJobOutcome]) {
+        guard !outcomes.isEmpty else { return }
+        outstanding.add(outcomes.count, ordering: .relaxed)
+        pending.withLock { $0.append(contentsOf: outcomes) }
+        wake.signal()
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            self.loop()
+            self.finished.signal()
+        }
+        thread.name = "completer"
+        thread.start()
+    }
+
+    /// Writes what is left and stops; gives up after `timeout` (the leases then
+    /// expire and the jobs run again elsewhere). Returns false on giving up.
+    func stop(timeout: Duration) -> Bool {
+        stopping.store(true, ordering: .releasing)
+        wake.signal()
+        return finished.wait(timeout: .now() + timeout.dispatchTimeInterval) == .success
+    }
+
+    private func loop() {
+        let heartbeatInterval = max(options.lease / 3, .milliseconds(500))
+        var queue: GrantQueue?
+        var nextHeartbeat = ContinuousClock.now
+        while true {
+            let stop = stopping.load(ordering: .acquiring)
+            let batch = pending.withLock { pending -> [GrantJobOutcome] in
+                let batch = pending
+                pending.removeAll(keepingCapacity: true)
+                return batch
+            }
+            if stop && batch.isEmpty { break }
+            do {
+                let active = try queue ?? GrantQueue(connection: PostgresConnection(configuration: configuration, logger: logger))
+                queue = active
+                if !batch.isEmpty {
+                    try active.complete(batch, workerID: options.workerID)
+                    outstanding.subtract(batch.count, ordering: .releasing)
+                }
+                if ContinuousClock.now >= nextHeartbeat {
+                    try active.heartbeat(workerID: options.workerID, host: host, pid: pid)
+                    try active.extendLeases(jobIDs: inFlight.ids, workerID: options.workerID, lease: options.lease)
+                    nextHeartbeat = ContinuousClock.now + heartbeatInterval
+                }
+                health.succeeded()
+            } catch {
+                pending.withLock { $0.insert(contentsOf: batch, at: 0) }
+                let delay = health.failed(error, during: "writing outcomes")
+                if let connection = queue?.connection, !connection.isConnected { queue = nil }
+                _ = wake.wait(timeout: .now() + delay.dispatchTimeInterval)
+                continue
+            }
+            if stop { continue }
+            let untilHeartbeat = max(.zero, ContinuousClock.now.duration(to: nextHeartbeat))
+            _ = wake.wait(timeout: .now() + untilHeartbeat.dispatchTimeInterval)
+        }
+        if let queue {
+            try? queue.deregisterWorker(id: options.workerID)
+            queue.connection.close()
+        }
+    }
+}

@@ -1,0 +1,232 @@
+import DingTalk
+import Dispatch
+import Foundation
+import GrantQueue
+import Logging
+import Postgres
+import Synchronization
+
+/// One `visibility-worker run` process: claims jobs, calls DingTalk under a
+/// Dispatch semaphore that bounds the calls in flight, and hands outcomes to
+/// the completer.
+///
+/// Threads: `run()` is the producer (claim loop, with the LISTEN connection);
+/// the completer has its own thread and connection; API calls run as tasks on
+/// the HTTP client's event loops. A `DispatchSemaphore` with `concurrency`
+/// permits is the only gate: the producer takes a permit per job before it
+/// claims, each call returns it when it finishes, so neither calls nor threads
+/// can grow without bound.
+public final class GrantWorker: Sendable {
+    public let options: WorkerOptions
+    public let counters = WorkerCounters()
+    let configuration: PostgresConfiguration
+    let client: DingTalkClient
+    let logger: Logger
+
+    let slots: DispatchSemaphore
+    let inFlight = InFlightJobs()
+    let pauseGate = PauseGate()
+    let rateLimiter: RateLimiter
+    let policy: OutcomePolicy
+    let health: DatabaseHealth
+    let completer: Completer
+    private let stopRequested = Atomic<Int>(0)
+    private let stopSignal = DispatchSemaphore(value: 0)
+
+    public init(options: WorkerOptions, database: PostgresConfiguration, client: DingTalkClient, logger: Logger) {
+        self.options = options
+        self.configuration = database
+        self.client = client
+        self.logger = logger
+        slots = DispatchSemaphore(value: options.concurrency)
+        rateLimiter = RateLimiter(rate: options.qps)
+        policy = OutcomePolicy(options: options)
+        health = DatabaseHealth(logger: logger)
+        let host = ProcessInfo.processInfo.hostName
+        completer = Completer(configuration: database, options: options, inFlight: inFlight, health: health,
+                              logger: logger, host: host, pid: ProcessInfo.processInfo.processIdentifier)
+    }
+
+    /// First call: stop claiming and drain. Second call: stop waiting for in-flight calls.
+    public func requestStop() {
+        stopRequested.add(1, ordering: .sequentiallyConsistent)
+        stopSignal.signal()
+    }
+
+    var isStopping: Bool { stopRequested.load(ordering: .sequentiallyConsistent) > 0 }
+
+    /// Works until `requestStop()` (or, with `untilEmpty`, until the queue is
+    /// empty), then drains. Throws only if the database cannot be reached at start.
+    public func run() throws {
+        let connection = try PostgresConnection(configuration: configuration, logger: logger)
+        let queue = GrantQueue(connection: connection)
+        try connection.listen(GrantQueue.notificationChannel)
+        try queue.registerWorker(id: options.workerID, host: ProcessInfo.processInfo.hostName,
+                                 pid: ProcessInfo.processInfo.processIdentifier)
+        completer.start()
+        logger.notice("worker started", metadata: [
+            "worker_id": "\(options.workerID)", "concurrency": "\(options.concurrency)",
+            "qps": "\(options.qps.map { String($0) } ?? "unlimited")", "batch_size": "\(options.batchSize)",
+        ])
+
+        produce(queue)
+
+        logger.notice("draining", metadata: ["in_flight": "\(inFlight.count)"])
+        drain()
+        let totals = counters.snapshot
+        logger.notice("worker stopped", metadata: [
+            "claimed": "\(totals.claimed)", "succeeded": "\(totals.succeeded)", "failed": "\(totals.failed)",
+            "retried": "\(totals.retried)", "released": "\(totals.released)",
+        ])
+        connection.close()
+    }
+
+    // MARK: Producer
+
+    private func produce(_ queue: GrantQueue) {
+        while !isStopping {
+            if let pause = pauseGate.active {
+                _ = stopSignal.wait(timeout: .now() + ContinuousClock.now.duration(to: pause.until).dispatchTimeInterval)
+                continue
+            }
+            if let ended = pauseGate.takeExpired() {
+                logger.notice("resuming calls", metadata: ["after": "\(ended.reason)"])
+            }
+            // One permit first (blocking), then as many more as are free right now, up to the batch size.
+            guard slots.wait(timeout: .now() + .milliseconds(250)) == .success else { continue }
+            var held = 1
+            let wanted = min(options.batchSize, rateLimiter.capacity(within: .seconds(1)))
+            while held < wanted, slots.wait(timeout: .now()) == .success { held += 1 }
+
+            let jobs: [ClaimedGrantJob]
+            do {
+                jobs = try queue.claim(workerID: options.workerID, limit: held, lease: options.lease)
+                health.succeeded()
+            } catch {
+                returnSlots(held)
+                let delay = health.failed(error, during: "claiming jobs")
+                _ = stopSignal.wait(timeout: .now() + delay.dispatchTimeInterval)
+                continue
+            }
+            returnSlots(held - jobs.count)
+            if jobs.isEmpty {
+                if options.untilEmpty, queueIsDrained(queue) { break }
+                waitForWork(queue)
+                continue
+            }
+            inFlight.add(jobs)
+            counters.update { $0.claimed += jobs.count }
+            for (index, job) in jobs.enumerated() {
+                let wait = rateLimiter.reserve()
+                if wait > .zero { _ = stopSignal.wait(timeout: .now() + wait.dispatchTimeInterval) }
+                if isStopping || pauseGate.active != nil {
+                    // Not sent: hand the rest back without using an attempt.
+                    let resumeAt = pauseGate.active.map { Date().addingTimeInterval(ContinuousClock.now.duration(to: $0.until).secondsValue) }
+                    release(Array(jobs[index...]), until: resumeAt ?? Date())
+                    break
+                }
+                call(job)
+            }
+        }
+    }
+
+    private func returnSlots(_ count: Int) {
+        for _ in 0..<max(0, count) { slots.signal() }
+    }
+
+    /// Idle: sleep on the LISTEN socket until an insert notifies, or the poll interval passes.
+    private func waitForWork(_ queue: GrantQueue) {
+        let slice = min(options.pollInterval, .milliseconds(500))
+        do {
+            _ = try queue.connection.waitForNotifications(timeout: slice)
+        } catch {
+            let delay = health.failed(error, during: "waiting for notifications")
+            _ = stopSignal.wait(timeout: .now() + delay.dispatchTimeInterval)
+        }
+    }
+
+    /// For `--until-empty`: nothing here in flight or unwritten, nothing due soon.
+    private func queueIsDrained(_ queue: GrantQueue) -> Bool {
+        guard inFlight.count == 0, completer.unwrittenCount == 0 else { return false }
+        return (try? queue.hasPendingJobs(dueWithin: options.backoff.maximum)) == false
+    }
+
+    // MARK: Calls
+
+    private func call(_ job: ClaimedGrantJob) {
+        let grant = VisibilityGrant(toCorpIds: job.toCorpIds, optUserId: job.optUserId, fields: job.fields)
+        let startedAt = Date()
+        Task { [self] in
+            let result = await client.apply(grant)
+            finish(job, result: result, startedAt: startedAt)
+            slots.signal()
+        }
+    }
+
+    private func finish(_ job: ClaimedGrantJob, result: APICallResult, startedAt: Date) {
+        // Released at shutdown while the call ran: the job is no longer ours to complete.
+        guard inFlight.remove(job.id) else { return }
+        let (outcome, action) = policy.decide(result, job: job, startedAt: startedAt)
+        switch action {
+        case .none:
+            if result.outcomeClass == .success { rateLimiter.succeeded() }
+        case .slowDown:
+            rateLimiter.throttled()
+            counters.update { $0.throttled += 1 }
+        case .pause(let duration, let reason):
+            if pauseGate.pause(for: duration, reason: reason) {
+                logger.error("pausing API calls", metadata: ["reason": "\(reason)", "for": "\(duration)"])
+            }
+        }
+        counters.update { counters in
+            switch outcome.disposition {
+            case .succeeded: counters.succeeded += 1
+            case .failed: counters.failed += 1
+            case .retry: counters.retried += 1
+            case .released: counters.released += 1
+            }
+        }
+        if case .failed = outcome.disposition {
+            logger.debug("job failed", metadata: ["job_id": "\(job.id)", "code": "\(outcome.errorCode ?? "-")"])
+        }
+        completer.submit(outcome)
+    }
+
+    private func release(_ jobs: [ClaimedGrantJob], until: Date) {
+        let released = jobs.filter { inFlight.remove($0.id) }
+        returnSlots(released.count)
+        counters.update { $0.released += released.count }
+        completer.submit(released.map {
+            GrantJobOutcome(jobID: $0.id, attempt: $0.attempt, disposition: .released(at: until), startedAt: Date(), reachedAPI: false)
+        })
+    }
+
+    // MARK: Shutdown
+
+    private func drain() {
+        let deadline = ContinuousClock.now + options.drainTimeout
+        // Every permit back means every call has finished.
+        var returned = 0
+        while returned < options.concurrency {
+            if stopRequested.load(ordering: .sequentiallyConsistent) > 1 { break }
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            guard remaining > .zero else { break }
+            if slots.wait(timeout: .now() + min(remaining, .milliseconds(200)).dispatchTimeInterval) == .success {
+                returned += 1
+            }
+        }
+        returnSlots(returned)
+        let unfinished = inFlight.removeAll()
+        if !unfinished.isEmpty {
+            logger.warning("drain timeout: handing unfinished jobs back", metadata: ["jobs": "\(unfinished.count)"])
+            counters.update { $0.released += unfinished.count }
+            completer.submit(unfinished.map {
+                GrantJobOutcome(jobID: $0.id, attempt: $0.attempt, disposition: .released(at: Date()), startedAt: Date(), reachedAPI: false)
+            })
+        }
+        if !completer.stop(timeout: max(options.lease, .seconds(5))) {
+            logger.error("could not write every outcome before exiting; their leases will expire and the jobs run again",
+                         metadata: ["unwritten": "\(completer.unwrittenCount)"])
+        }
+    }
+}

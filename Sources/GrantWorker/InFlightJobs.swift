@@ -1,0 +1,32 @@
+import GrantQueue
+import Synchronization
+
+/// The jobs this process has claimed and not yet handed to the completer.
+/// Their leases are extended on every heartbeat; on shutdown, whatever is left
+/// after the drain timeout is released.
+final class InFlightJobs: Sendable {
+    private let jobs = Mutex<[Int64: ClaimedGrantJob]>([:])
+
+    func add(_ batch: [ClaimedGrantJob]) {
+        jobs.withLock { jobs in
+            for job in batch { jobs[job.id] = job }
+        }
+    }
+
+    /// Removes the job; false if it was already taken away (released at shutdown).
+    func remove(_ id: Int64) -> Bool {
+        jobs.withLock { $0.removeValue(forKey: id) != nil }
+    }
+
+    var ids: [Int64] { jobs.withLock { Array($0.keys) } }
+    var count: Int { jobs.withLock { $0.count } }
+
+    /// Empties the set and returns what it held.
+    func removeAll() -> [ClaimedGrantJob] {
+        jobs.withLock { jobs in
+            let all = Array(jobs.values)
+            jobs.removeAll()
+            return all
+        }
+    }
+}

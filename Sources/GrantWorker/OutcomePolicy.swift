@@ -1,0 +1,66 @@
+import DingTalk
+import Foundation
+import GrantQueue
+
+/// What the engine does with an API answer (DESIGN.md section 1): the job's
+/// disposition, and whether the whole process must pause or slow down.
+struct OutcomePolicy: Sendable {
+    enum ProcessAction: Equatable {
+        case none
+        /// Slow every call down (throttle answer).
+        case slowDown
+        /// Stop calling for a while; `reason` is logged and shown.
+        case pause(Duration, reason: String)
+    }
+
+    let backoff: Backoff
+    let configProbeInterval: Duration
+    let quotaPause: Duration
+    let banPause: Duration
+
+    init(options: WorkerOptions) {
+        backoff = options.backoff
+        configProbeInterval = options.configProbeInterval
+        quotaPause = options.quotaPause
+        banPause = options.banPause
+    }
+
+    func decide(_ result: APICallResult, job: ClaimedGrantJob, startedAt: Date, now: Date = Date())
+        -> (outcome: GrantJobOutcome, action: ProcessAction)
+    {
+        func outcome(_ disposition: GrantJobOutcome.Disposition, reachedAPI: Bool = result.reachedAPI) -> GrantJobOutcome {
+            GrantJobOutcome(
+                jobID: job.id, attempt: job.attempt, disposition: disposition, startedAt: startedAt, reachedAPI: reachedAPI,
+                httpStatus: result.httpStatus, errorCode: result.code, errorMessage: result.message, requestID: result.requestID)
+        }
+        func later(_ delay: Duration) -> Date { now.addingTimeInterval(delay.secondsValue) }
+        let code = result.code ?? result.outcomeClass.rawValue
+
+        switch result.outcomeClass {
+        case .success:
+            return (outcome(.succeeded), .none)
+        case .terminal:
+            return (outcome(.failed), .none)
+        case .transient where !result.reachedAPI:
+            // The API could not be reached at all: not this job's fault, so no attempt is used;
+            // the whole process backs off as if paused.
+            let delay = backoff.delay(afterAttempt: 3)
+            return (outcome(.released(at: later(delay)), reachedAPI: false), .pause(delay, reason: "DingTalk unreachable (\(code))"))
+        case .transient:
+            return (outcome(.retry(at: later(backoff.delay(afterAttempt: job.attempt)))), .none)
+        case .throttled:
+            let delay = backoff.delay(afterAttempt: job.attempt, minimum: .seconds(1))
+            return (outcome(.retry(at: later(delay))), .slowDown)
+        case .token, .config:
+            // Every job would fail the same way: fail none, give this one back, stop calling.
+            return (outcome(.released(at: later(configProbeInterval))),
+                    .pause(configProbeInterval, reason: "DingTalk app misconfigured (\(code)): fix the app key, secret, permission or IP whitelist"))
+        case .quota:
+            return (outcome(.released(at: later(quotaPause))),
+                    .pause(quotaPause, reason: "organization's monthly API quota used up (\(code))"))
+        case .banned:
+            return (outcome(.released(at: later(banPause))),
+                    .pause(banPause, reason: "DingTalk refused this IP (\(code)); waiting out the ban"))
+        }
+    }
+}

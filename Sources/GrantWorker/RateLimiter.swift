@@ -1,0 +1,84 @@
+import Synchronization
+
+/// Spaces API calls out to a rate, and adapts that rate to throttle answers:
+/// halve it when the API says "too fast" (at most once a second, so a burst of
+/// throttle answers counts once), and grow it back by a tenth a second while
+/// calls succeed. Without a configured rate it starts unlimited and only a
+/// throttle answer gives it one (half the rate just observed).
+public final class RateLimiter: Sendable {
+    struct State {
+        var rate: Double?
+        var nextSlot: ContinuousClock.Instant
+        var lastDecrease: ContinuousClock.Instant
+        var lastIncrease: ContinuousClock.Instant
+        var recentStarts: [ContinuousClock.Instant] = []
+    }
+
+    public let configuredRate: Double?
+    private let minimumRate: Double
+    private let state: Mutex<State>
+
+    public init(rate: Double?, minimumRate: Double = 1) {
+        configuredRate = rate
+        self.minimumRate = minimumRate
+        let now = ContinuousClock.now
+        state = Mutex(State(rate: rate, nextSlot: now, lastDecrease: now - .seconds(10), lastIncrease: now))
+    }
+
+    /// The rate in force now; `nil` while unlimited.
+    public var currentRate: Double? { state.withLock { $0.rate } }
+
+    /// Takes the next slot and says how long to wait for it (zero: go now).
+    public func reserve() -> Duration {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            state.recentStarts.append(now)
+            if state.recentStarts.count > 4096 { state.recentStarts.removeFirst(state.recentStarts.count - 4096) }
+            guard let rate = state.rate else { return .zero }
+            let slot = max(state.nextSlot, now)
+            state.nextSlot = slot + .nanoseconds(Int64(1e9 / rate))
+            return now.duration(to: slot)
+        }
+    }
+
+    /// How many calls fit in the next `horizon` at the current rate (for sizing claims).
+    public func capacity(within horizon: Duration) -> Int {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            guard let rate = state.rate else { return Int.max }
+            let backlog = max(.zero, now.duration(to: state.nextSlot))
+            return max(1, Int(((horizon - backlog).secondsValue * rate).rounded(.down)))
+        }
+    }
+
+    /// The API answered "too fast".
+    public func throttled() {
+        let now = ContinuousClock.now
+        state.withLock { state in
+            guard now - state.lastDecrease >= .seconds(1) else { return }
+            let windowStart = now - .seconds(1)
+            let observed = Double(state.recentStarts.filter { $0 > windowStart }.count)
+            let base = state.rate ?? max(observed, minimumRate * 2)
+            state.rate = max(minimumRate, base / 2)
+            state.lastDecrease = now
+            state.lastIncrease = now
+        }
+    }
+
+    /// A call went through: recover toward the configured rate.
+    public func succeeded() {
+        let now = ContinuousClock.now
+        state.withLock { state in
+            guard let rate = state.rate, now - state.lastIncrease >= .milliseconds(100) else { return }
+            let elapsed = (now - state.lastIncrease).secondsValue
+            state.lastIncrease = now
+            let grown = rate * (1 + 0.1 * elapsed)
+            if let configuredRate {
+                state.rate = min(configuredRate, grown)
+            } else {
+                // Unlimited again once it has doubled past what it was cut to, without another throttle.
+                state.rate = now - state.lastDecrease > .seconds(30) ? nil : grown
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import ArgumentParser
+import DingTalk
+import Foundation
+import Logging
+
+/// Where the DingTalk API is and how to authenticate. Secrets come from the
+/// environment or a file only, never from flags (which `ps` would show).
+struct DingTalkOptions: ParsableArguments {
+    @Option(help: "API base URL. (env: DINGTALK_BASE_URL; default: https://api.dingtalk.com)")
+    var baseURL: String?
+
+    @Option(help: "The internal app's key. (env: DINGTALK_APP_KEY; the secret comes from DINGTALK_APP_SECRET or DINGTALK_APP_SECRET_FILE)")
+    var appKey: String?
+
+    @Option(help: "Whole-request timeout for API calls. (env: DINGTALK_REQUEST_TIMEOUT)")
+    var requestTimeout: String?
+
+    @Flag(help: "Do not verify the API's TLS certificate. Only for a test proxy; logged as a warning.")
+    var insecureSkipTLSVerify = false
+
+    /// Builds the client; `connections` sizes the keep-alive pool.
+    func makeClient(connections: Int, logger: Logger) throws -> (DingTalkClient, any HTTPTransport) {
+        let environment = Settings.environment
+        let base = baseURL ?? environment["DINGTALK_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? DingTalkAPI.defaultBaseURL
+        guard let url = URL(string: base), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
+            throw ValidationError("--base-url / DINGTALK_BASE_URL: '\(base)' is not an http(s) URL")
+        }
+        var transportOptions = AsyncHTTPClientTransport.Options()
+        transportOptions.maxConnectionsPerHost = connections
+        if let timeout = try Settings.value(requestTimeout, flagName: "--request-timeout", env: "DINGTALK_REQUEST_TIMEOUT",
+                                            parse: Settings.duration) {
+            guard timeout > .zero else { throw ValidationError("--request-timeout must be above 0") }
+            transportOptions.requestTimeout = timeout
+        }
+        if insecureSkipTLSVerify {
+            transportOptions.verifyCertificates = false
+            logger.warning("TLS certificate verification is OFF (--insecure-skip-tls-verify): anyone on the path can read the app secret and tokens")
+        }
+        if scheme == "http", url.host != "127.0.0.1", url.host != "localhost", url.host != "::1" {
+            logger.warning("DingTalk base URL is plain http: tokens travel unencrypted", metadata: ["host": "\(url.host ?? "")"])
+        }
+
+        let transport = AsyncHTTPClientTransport(options: transportOptions)
+        let tokenProvider: any AccessTokenProvider
+        if let token = environment["DINGTALK_ACCESS_TOKEN"], !token.isEmpty {
+            tokenProvider = StaticAccessTokenProvider(token: token)
+        } else {
+            guard let key = appKey ?? environment["DINGTALK_APP_KEY"], !key.isEmpty else {
+                throw ValidationError("set DINGTALK_APP_KEY (or --app-key) and DINGTALK_APP_SECRET, or DINGTALK_ACCESS_TOKEN")
+            }
+            tokenProvider = AppAccessTokenProvider(appKey: key, appSecret: try Self.appSecret(), baseURL: base, transport: transport)
+        }
+        return (DingTalkClient(baseURL: base, tokenProvider: tokenProvider, transport: transport), transport)
+    }
+
+    static func appSecret() throws -> String {
+        let environment = Settings.environment
+        if let secret = environment["DINGTALK_APP_SECRET"], !secret.isEmpty { return secret }
+        if let path = environment["DINGTALK_APP_SECRET_FILE"], !path.isEmpty {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ValidationError("DINGTALK_APP_SECRET_FILE: cannot read \(path)")
+            }
+            let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !secret.isEmpty else { throw ValidationError("DINGTALK_APP_SECRET_FILE: \(path) is empty") }
+            return secret
+        }
+        throw ValidationError("set DINGTALK_APP_SECRET or DINGTALK_APP_SECRET_FILE (the secret is never taken from a flag)")
+    }
+}

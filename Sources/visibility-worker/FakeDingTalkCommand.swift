@@ -1,0 +1,65 @@
+import ArgumentParser
+import FakeDingTalk
+import Foundation
+
+struct FakeDingTalkCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fake-dingtalk",
+        abstract: "Serve a local stand-in for the DingTalk API, with fault injection.",
+        discussion: """
+            Same paths, headers, JSON shapes, status codes and error codes as the real
+            API for the two endpoints the worker uses. Corp ids must start with "ding";
+            opt user ids starting with "nonexistent" answer employee.not.exist.
+            GET /__fake/stats and GET /__fake/applied show what it did.
+
+            Example:
+              visibility-worker fake-dingtalk --port 0 --qps 20 --faults system.busy=0.1,reset=0.01
+              # prints: listening on http://127.0.0.1:PORT
+              DINGTALK_BASE_URL=http://127.0.0.1:PORT DINGTALK_APP_KEY=fake-app-key \\
+                  DINGTALK_APP_SECRET=fake-app-secret visibility-worker run
+            """
+    )
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port; 0 picks a free one.") var port = 0
+    @Option(help: "The app key it accepts.") var appKey = "fake-app-key"
+    @Option(help: "The app secret it accepts (a test value, not a real secret).") var appSecret = "fake-app-secret"
+    @Option(name: .customLong("accept-token"), help: "A token accepted without a fetch (repeatable).") var acceptTokens: [String] = []
+    @Option(help: "Calls per second per app key before 403 QpsLimitForAppkeyAndApi; 0 = none.") var qps = 0.0
+    @Option(help: "Access token lifetime.") var tokenTTL = "7200s"
+    @Option(help: "Delay before each grant answer.") var latency = "0ms"
+    @Option(help: "Fault rates, e.g. system.busy=0.1,timeout=0.01,reset=0.01,html=0.01.") var faults = ""
+    @Option(help: "Seed for the fault dice.") var seed: UInt64 = 1
+    @Option(help: "Event loop threads.") var threads = 1
+    @Flag(help: "Keep every request for GET /__fake/requests.") var recordRequests = false
+
+    func run() async throws {
+        var options = FakeDingTalkOptions()
+        options.appKey = appKey
+        options.appSecret = appSecret
+        options.staticTokens = Set(acceptTokens)
+        guard qps >= 0 else { throw ValidationError("--qps must not be negative") }
+        options.qps = qps
+        guard let ttl = Settings.duration(tokenTTL), ttl >= .seconds(1) else { throw ValidationError("--token-ttl: expected a duration of at least 1s") }
+        options.tokenTTL = ttl
+        guard let delay = Settings.duration(latency) else { throw ValidationError("--latency: expected a duration like 5ms") }
+        options.latency = delay
+        do {
+            options.faults = try .init(parsing: faults)
+        } catch {
+            throw ValidationError("--faults: \(error.description)")
+        }
+        options.seed = seed
+        options.recordRequests = recordRequests
+
+        let server = try await FakeDingTalkServer.start(host: host, port: port, options: options, threads: threads)
+        // The first stdout line, flushed at once: scripts wait for it to learn the port.
+        FileHandle.standardOutput.write(Data("listening on \(server.baseURL)\n".utf8))
+        let signals = handleTerminationSignals { _ in
+            Task { try? await server.shutdown() }
+        }
+        defer { signals.forEach { $0.cancel() } }
+        try await server.waitUntilClosed()
+        try? await server.shutdown()
+    }
+}

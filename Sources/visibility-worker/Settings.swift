@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+
+/// Reads a setting from its flag or, failing that, its environment variable,
+/// and names whichever one was wrong.
+enum Settings {
+    static var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    static func value<T>(_ flag: String?, flagName: String, env: String, parse: (String) -> T?) throws -> T? {
+        if let flag {
+            guard let value = parse(flag) else { throw ValidationError("\(flagName): cannot understand '\(flag)'") }
+            return value
+        }
+        if let text = environment[env], !text.isEmpty {
+            guard let value = parse(text) else { throw ValidationError("\(env): cannot understand '\(text)'") }
+            return value
+        }
+        return nil
+    }
+
+    /// `500ms`, `30s`, `5m`, `2h`, `7d`; a bare number is seconds.
+    static func duration(_ text: String) -> Duration? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
+        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
+            guard let number = Double(trimmed.dropLast(suffix.count)), number >= 0, number.isFinite else { return nil }
+            return .milliseconds(Int64((number * scale * 1000).rounded()))
+        }
+        guard let number = Double(trimmed), number >= 0, number.isFinite else { return nil }
+        return .milliseconds(Int64((number * 1000).rounded()))
+    }
+}

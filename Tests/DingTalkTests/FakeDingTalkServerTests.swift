@@ -1,0 +1,154 @@
+import DingTalk
+import FakeDingTalk
+import Foundation
+import XCTest
+
+/// The fake answers as DESIGN.md section 1 says the real API does.
+final class FakeDingTalkServerTests: XCTestCase {
+    private func put(_ server: FakeDingTalkServer, _ transport: AsyncHTTPClientTransport, token: String?, body: String) async throws -> TransportResponse {
+        var headers = [("Content-Type", "application/json")]
+        if let token { headers.append((DingTalkAPI.accessTokenHeader, token)) }
+        return try await transport.send(TransportRequest(method: .PUT, url: server.baseURL + DingTalkAPI.grantPath,
+                                                         headers: headers, body: Array(body.utf8)))
+    }
+
+    private func errorBody(_ response: TransportResponse) throws -> [String: String] {
+        try JSONDecoder().decode([String: String].self, from: Data(response.body))
+    }
+
+    func testAuthenticationErrorsHaveTheRealShape() async throws {
+        var options = FakeDingTalkOptions()
+        options.staticTokens = ["good"]
+        try await withFakeServer(options) { server, transport in
+            let missing = try await put(server, transport, token: nil, body: #"{"toCorpIds":["ding1"],"optUserId":"u"}"#)
+            XCTAssertEqual(missing.status, 400)
+            let missingBody = try errorBody(missing)
+            XCTAssertEqual(missingBody["code"], "AuthenticationFailed.MissingParameter")
+            XCTAssertEqual(Set(missingBody.keys), ["code", "message", "requestid"])
+            XCTAssertEqual(missingBody["requestid"], missing.header("x-acs-request-id"))
+
+            let unknown = try await put(server, transport, token: "nope", body: #"{"toCorpIds":["ding1"],"optUserId":"u"}"#)
+            XCTAssertEqual(unknown.status, 400)
+            XCTAssertEqual(try errorBody(unknown)["code"], "InvalidAuthentication")
+
+            let ok = try await put(server, transport, token: "good", body: #"{"toCorpIds":["ding1"],"optUserId":"u","fields":["status"]}"#)
+            XCTAssertEqual(ok.status, 200)
+            XCTAssertEqual(String(decoding: ok.body, as: UTF8.self), #"{"result":true}"#)
+            XCTAssertNotNil(ok.header("x-acs-request-id"))
+            XCTAssertEqual(server.state.applied, [VisibilityGrant(toCorpIds: ["ding1"], optUserId: "u", fields: ["status"])])
+        }
+    }
+
+    func testTokensExpireAndTheSameTokenComesBackWhileValid() async throws {
+        var options = FakeDingTalkOptions()
+        options.tokenTTL = .seconds(1)
+        try await withFakeServer(options) { server, transport in
+            func fetch(secret: String = "fake-app-secret") async throws -> TransportResponse {
+                try await transport.send(TransportRequest(method: .POST, url: server.baseURL + DingTalkAPI.accessTokenPath,
+                                                          headers: [("Content-Type", "application/json")],
+                                                          body: Array(#"{"appKey":"fake-app-key","appSecret":"\#(secret)"}"#.utf8)))
+            }
+            struct Answer: Decodable { let accessToken: String; let expireIn: Int }
+            let first = try JSONDecoder().decode(Answer.self, from: Data(try await fetch().body))
+            let second = try JSONDecoder().decode(Answer.self, from: Data(try await fetch().body))
+            XCTAssertEqual(first.accessToken, second.accessToken)
+            XCTAssertEqual(first.expireIn, 1)
+
+            let refused = try await fetch(secret: "wrong")
+            XCTAssertEqual(refused.status, 400)
+            XCTAssertEqual(try errorBody(refused)["code"], "invalidClientIdOrSecret")
+
+            let body = #"{"toCorpIds":["ding1"],"optUserId":"u"}"#
+            let fresh = try await put(server, transport, token: first.accessToken, body: body)
+            XCTAssertEqual(fresh.status, 200)
+            // Expiry is the point of this test: wait out the one-second lifetime.
+            try await Task.sleep(for: .milliseconds(1100))
+            let expired = try await put(server, transport, token: first.accessToken, body: body)
+            XCTAssertEqual(try errorBody(expired)["code"], "InvalidAuthentication")
+        }
+    }
+
+    func testBadBodiesAreInvalidParam() async throws {
+        var options = FakeDingTalkOptions()
+        options.staticTokens = ["t"]
+        try await withFakeServer(options) { server, transport in
+            for body in ["not json", #"{"optUserId":"u"}"#, #"{"toCorpIds":[],"optUserId":"u"}"#,
+                         #"{"toCorpIds":["corp1"],"optUserId":"u"}"#, #"{"toCorpIds":["ding1"],"optUserId":"u","fields":["email"]}"#] {
+                let response = try await put(server, transport, token: "t", body: body)
+                XCTAssertEqual(response.status, 400, body)
+                XCTAssertEqual(try errorBody(response)["code"], "invalid.param", body)
+            }
+            let gone = try await put(server, transport, token: "t", body: #"{"toCorpIds":["ding1"],"optUserId":"nonexistent-7"}"#)
+            XCTAssertEqual(try errorBody(gone)["code"], "employee.not.exist")
+            XCTAssertEqual(server.state.applied, [])
+        }
+    }
+
+    func testQPSLimitAnswers403PerAppKey() async throws {
+        var options = FakeDingTalkOptions()
+        options.staticTokens = ["t"]
+        options.qps = 5
+        try await withFakeServer(options) { server, transport in
+            var statuses: [Int] = []
+            for index in 0..<8 {
+                let response = try await put(server, transport, token: "t", body: #"{"toCorpIds":["ding\#(index)"],"optUserId":"u"}"#)
+                statuses.append(response.status)
+                if response.status == 403 {
+                    XCTAssertEqual(try errorBody(response)["code"], "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi")
+                }
+            }
+            XCTAssertEqual(statuses.filter { $0 == 200 }.count, 5, "\(statuses)")
+            XCTAssertEqual(statuses.filter { $0 == 403 }.count, 3, "\(statuses)")
+        }
+    }
+
+    func testFaultsAreInjectedAndClassified() async throws {
+        for (fault, expected) in [("system.busy=1", "system.busy"), ("html=1", LocalErrorCode.nonJSONBody),
+                                  ("reset=1", LocalErrorCode.connectionReset), ("timeout=1", LocalErrorCode.timeout)] {
+            var options = FakeDingTalkOptions()
+            options.staticTokens = ["t"]
+            options.faults = try .init(parsing: fault)
+            try await withFakeServer(options) { server, transport in
+                let client = DingTalkClient(baseURL: server.baseURL, tokenProvider: StaticAccessTokenProvider(token: "t"), transport: transport)
+                let result = await client.apply(VisibilityGrant(toCorpIds: ["ding1"], optUserId: "u"))
+                XCTAssertEqual(result.code, expected, fault)
+                XCTAssertNotEqual(result.outcomeClass, .success, fault)
+                XCTAssertEqual(server.state.applied, [], "a faulted call must not apply the grant")
+            }
+        }
+    }
+
+    func testFaultOptionsAreValidated() {
+        XCTAssertThrowsError(try FakeDingTalkOptions.FaultRates(parsing: "explode=0.1"))
+        XCTAssertThrowsError(try FakeDingTalkOptions.FaultRates(parsing: "system.busy=2"))
+        XCTAssertThrowsError(try FakeDingTalkOptions.FaultRates(parsing: "system.busy=0.6,reset=0.6"))
+        XCTAssertEqual(try FakeDingTalkOptions.FaultRates(parsing: "system.busy=0.1,timeout=0.01").systemBusy, 0.1)
+    }
+
+    func testTheClientSendsTheExactRequest() async throws {
+        var options = FakeDingTalkOptions()
+        options.staticTokens = ["tok"]
+        options.recordRequests = true
+        try await withFakeServer(options) { server, transport in
+            let client = DingTalkClient(baseURL: server.baseURL + "/", tokenProvider: StaticAccessTokenProvider(token: "tok"), transport: transport)
+            let withoutFields = await client.apply(VisibilityGrant(toCorpIds: ["ding1", "ding2"], optUserId: "用户"))
+            let withFields = await client.apply(VisibilityGrant(toCorpIds: ["ding3"], optUserId: "u", fields: ["mobile", "status"]))
+            XCTAssertEqual([withoutFields.outcomeClass, withFields.outcomeClass], [.success, .success])
+            XCTAssertEqual(server.state.applied, [
+                VisibilityGrant(toCorpIds: ["ding1", "ding2"], optUserId: "用户"),
+                VisibilityGrant(toCorpIds: ["ding3"], optUserId: "u", fields: ["mobile", "status"]),
+            ])
+            struct Recorded: Decodable { let method: String; let path: String; let headers: [String: String]; let body: String }
+            let listing = try await transport.send(TransportRequest(method: .GET, url: server.baseURL + "/__fake/requests", headers: [], body: []))
+            let recorded = try JSONDecoder().decode([Recorded].self, from: Data(listing.body))
+            XCTAssertEqual(recorded.map(\.method), ["PUT", "PUT"])
+            XCTAssertEqual(recorded.map(\.path), [DingTalkAPI.grantPath, DingTalkAPI.grantPath])
+            XCTAssertEqual(recorded.map { $0.headers["x-acs-dingtalk-access-token"] }, ["tok", "tok"])
+            XCTAssertEqual(recorded.map { $0.headers["content-type"] }, ["application/json", "application/json"])
+            let first = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(recorded[0].body.utf8)) as? [String: Any])
+            XCTAssertEqual(Set(first.keys), ["toCorpIds", "optUserId"], "empty fields must be left out")
+            let second = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(recorded[1].body.utf8)) as? [String: Any])
+            XCTAssertEqual(second["fields"] as? [String], ["mobile", "status"])
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import DingTalk
+import XCTest
+
+/// One test per row of DESIGN.md section 1, plus garbage.
+final class ResponseClassifierTests: XCTestCase {
+    private func classify(_ status: Int, _ body: String, header: String? = "HDR-ID") -> APICallResult {
+        ResponseClassifier.classify(status: status, requestIDHeader: header, body: Array(body.utf8))
+    }
+
+    private func error(_ code: String, requestID: String = "BODY-ID") -> String {
+        #"{"code":"\#(code)","message":"m","requestid":"\#(requestID)"}"#
+    }
+
+    func testSuccessOnlyOn200WithResultTrue() {
+        let ok = classify(200, #"{"result":true}"#)
+        XCTAssertEqual(ok.outcomeClass, .success)
+        XCTAssertEqual(ok.httpStatus, 200)
+        XCTAssertEqual(ok.requestID, "HDR-ID", "the header's id is kept when the body has none")
+        for notSuccess in [#"{"result":false}"#, #"{"result":"true"}"#, #"{"result":1}"#, #"{}"#, #"{"success":true}"#, #"{"result":null}"#] {
+            let result = classify(200, notSuccess)
+            XCTAssertNotEqual(result.outcomeClass, .success, notSuccess)
+            XCTAssertEqual(result.outcomeClass, .transient, notSuccess)
+            XCTAssertEqual(result.code, LocalErrorCode.unexpectedResponse)
+        }
+    }
+
+    func testInvalidAuthenticationIsATokenProblem() {
+        let result = classify(400, error("InvalidAuthentication"))
+        XCTAssertEqual(result.outcomeClass, .token)
+        XCTAssertEqual(result.code, "InvalidAuthentication")
+        XCTAssertEqual(result.requestID, "BODY-ID", "the body's requestid wins over the header")
+    }
+
+    func testBadCredentialsAreAConfigProblem() {
+        XCTAssertEqual(classify(400, error("invalidClientIdOrSecret")).outcomeClass, .config)
+    }
+
+    func testJobErrorsAreTerminalWithCodeMessageAndRequestID() {
+        for code in ["invalid.param", "employee.not.exist", "profile.not.exist", "exclusive.account.limit", "some.other.4xx"] {
+            let result = classify(400, error(code))
+            XCTAssertEqual(result.outcomeClass, .terminal, code)
+            XCTAssertEqual(result.code, code)
+            XCTAssertEqual(result.message, "m")
+            XCTAssertEqual(result.httpStatus, 400)
+            XCTAssertEqual(result.requestID, "BODY-ID")
+        }
+        XCTAssertEqual(classify(404, error("InvalidAction.NotFound")).outcomeClass, .terminal)
+    }
+
+    func testQPSAndQPMLimitsAreThrottling() {
+        for code in ["Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", "Forbidden.AccessDenied.QpsLimitForApi",
+                     "Forbidden.AccessDenied.QpmLimitForAppkeyAndApi"] {
+            XCTAssertEqual(classify(403, error(code)).outcomeClass, .throttled, code)
+        }
+    }
+
+    func testPermissionAndWhitelistAreConfigProblems() {
+        for code in ["Forbidden.AccessDenied.AccessTokenPermissionDenied", "Forbidden.AccessDenied.IpNotInWhiteList"] {
+            XCTAssertEqual(classify(403, error(code)).outcomeClass, .config, code)
+        }
+    }
+
+    func testMonthlyQuotaIsQuota() {
+        XCTAssertEqual(classify(403, error("Forbidden.AccessDenied.ApiCountLimitForOrg")).outcomeClass, .quota)
+    }
+
+    func testServerErrorsAreTransient() {
+        XCTAssertEqual(classify(500, error("system.busy")).outcomeClass, .transient)
+        XCTAssertEqual(classify(503, error("ServiceUnavailable")).outcomeClass, .transient)
+        let noCode = classify(502, #"{"message":"upstream"}"#)
+        XCTAssertEqual(noCode.outcomeClass, .transient)
+        XCTAssertEqual(noCode.code, "http.502")
+    }
+
+    func testBranchesOnCodeNotStatus() {
+        XCTAssertEqual(classify(200, error("system.busy")).outcomeClass, .transient)
+        XCTAssertEqual(classify(500, error("invalid.param")).outcomeClass, .terminal)
+    }
+
+    func testPunishDenyIsABan() {
+        let result = classify(403, #"{"code":"Forbidden","message":"m","punish":"deny"}"#)
+        XCTAssertEqual(result.outcomeClass, .banned)
+        XCTAssertEqual(classify(200, #"{"result":true,"punish":"deny"}"#).outcomeClass, .banned)
+    }
+
+    func testGarbageBodiesAreClassifiedNeverACrash() {
+        let garbage: [(String, [UInt8])] = [
+            ("html", Array("<html><body>502 Bad Gateway</body></html>".utf8)),
+            ("empty", []),
+            ("truncated JSON", Array(#"{"result":tr"#.utf8)),
+            ("JSON array", Array("[true]".utf8)),
+            ("JSON string", Array(#""ok""#.utf8)),
+            ("number", Array("42".utf8)),
+            ("invalid UTF-8", [0xFF, 0xFE, 0x7B, 0x00]),
+            ("binary", (0..<256).map { UInt8($0) }),
+            ("whitespace", Array("   \n".utf8)),
+            ("null", Array("null".utf8)),
+        ]
+        for (name, body) in garbage {
+            let result = ResponseClassifier.classify(status: 200, requestIDHeader: "H", body: body)
+            XCTAssertEqual(result.outcomeClass, .banned, name)
+            XCTAssertEqual(result.code, LocalErrorCode.nonJSONBody, name)
+            XCTAssertEqual(result.requestID, "H", name)
+        }
+        // Wrong types inside a JSON object are not trusted, and not fatal.
+        let wrongTypes = classify(400, #"{"code":123,"message":["x"],"requestid":{}}"#)
+        XCTAssertEqual(wrongTypes.outcomeClass, .terminal)
+        XCTAssertEqual(wrongTypes.code, "http.400")
+        XCTAssertEqual(wrongTypes.requestID, "HDR-ID")
+    }
+
+    func testEveryCatalogCodeClassifiesAsItsTableSays() {
+        for entry in DingTalkErrorCode.all {
+            XCTAssertEqual(classify(entry.httpStatus, error(entry.code)).outcomeClass, entry.outcomeClass, entry.code)
+        }
+    }
+}
