@@ -127,6 +127,14 @@ public final class FakeDingTalkState: Sendable {
             return known.appKey
         }
         guard let appKey else { return error(.invalidAuthentication) }
+        // Parameters are checked before throttling and faults, so a bad job is refused
+        // on its first attempt whatever else is going on (tests rely on that).
+        guard let grant = try? JSONDecoder().decode(VisibilityGrant.self, from: Data(request.body)) else {
+            return error(.invalidParameter, message: "请求体不是合法的JSON或缺少参数", delay: options.latency)
+        }
+        if let problem = Self.problem(with: grant) {
+            return error(problem.0, message: problem.1, delay: options.latency)
+        }
         if options.qps > 0, !admit(appKey: appKey, now: now) {
             return error(.qpsLimitForAppKeyAndAPI)
         }
@@ -139,12 +147,6 @@ public final class FakeDingTalkState: Sendable {
             return .respond(status: 502, headers: [("Content-Type", "text/html"), (DingTalkAPI.requestIDHeader, requestID())],
                             body: Array("<html><body><h1>502 Bad Gateway</h1></body></html>".utf8), delay: options.latency)
         case nil: break
-        }
-        guard let grant = try? JSONDecoder().decode(VisibilityGrant.self, from: Data(request.body)) else {
-            return error(.invalidParameter, message: "请求体不是合法的JSON或缺少参数", delay: options.latency)
-        }
-        if let problem = Self.problem(with: grant) {
-            return error(problem.0, message: problem.1, delay: options.latency)
         }
         inner.withLock { $0.applied.append(grant) }
         return .respond(status: 200, headers: jsonHeaders(), body: Array(#"{"result":true}"#.utf8), delay: options.latency)
