@@ -43,6 +43,7 @@ public final class FakeDingTalkState: Sendable {
         var inFlight = 0
         var maxInFlight = 0
         var requests: [RecordedRequest] = []
+        var forcedError: DingTalkErrorCode?
     }
 
     struct RecordedRequest: Codable {
@@ -135,6 +136,9 @@ public final class FakeDingTalkState: Sendable {
         if let problem = Self.problem(with: grant) {
             return error(problem.0, message: problem.1, delay: options.latency)
         }
+        if let forced = inner.withLock({ $0.forcedError }) {
+            return error(forced, delay: options.latency)
+        }
         if options.qps > 0, !admit(appKey: appKey, now: now) {
             return error(.qpsLimitForAppKeyAndAPI)
         }
@@ -206,6 +210,15 @@ public final class FakeDingTalkState: Sendable {
         if roll < threshold { return .html }
         return nil
     }
+
+    /// Makes every grant call answer `code` (a misconfigured app, a used-up quota)
+    /// until called again with `nil`.
+    public func forceError(_ code: DingTalkErrorCode?) {
+        inner.withLock { $0.forcedError = code }
+    }
+
+    /// Tokens issued so far (for tests that check no token leaks anywhere).
+    public var issuedTokens: [String] { inner.withLock { Array($0.tokens.keys) } }
 
     // MARK: In-flight accounting (called by the connection handler)
 

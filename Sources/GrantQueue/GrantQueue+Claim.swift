@@ -7,14 +7,24 @@ extension GrantQueue {
     /// The row lock is taken in a CTE with LIMIT, so the planner cannot lock more
     /// rows than it returns; SKIP LOCKED lets concurrent claimers pass each other
     /// instead of queueing on the same rows. The order is the claim index's.
+    ///
+    /// A job with an `ordering_key` is claimable only when no older job with the
+    /// same key is pending or running, so such jobs run one at a time, in id
+    /// order, across all workers; the check lives here, in the database, so it
+    /// holds however many workers there are. Only a finished (succeeded, failed,
+    /// cancelled) older job lets the next one go.
     static let claimBatch = PostgresStatement(
         name: "grant_jobs_claim",
         sql: """
             WITH next AS (
-                SELECT id
-                FROM visibility_grant_jobs
-                WHERE state = 'pending' AND run_at <= now()
-                ORDER BY priority DESC, run_at, id
+                SELECT j.id
+                FROM visibility_grant_jobs AS j
+                WHERE j.state = 'pending' AND j.run_at <= now()
+                  AND (j.ordering_key IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM visibility_grant_jobs AS older
+                        WHERE older.ordering_key = j.ordering_key AND older.id < j.id
+                          AND older.state IN ('pending', 'running')))
+                ORDER BY j.priority DESC, j.run_at, j.id
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED
             )

@@ -19,7 +19,8 @@ extension GrantQueue {
         """
 
     static let listLiveWorkers = """
-        SELECT id, host, pid, started_at, extract(epoch FROM now() - heartbeat_at)::float8
+        SELECT id, host, pid, started_at, extract(epoch FROM now() - heartbeat_at)::float8, in_flight,
+               CASE WHEN paused_until > now() THEN pause_reason END, CASE WHEN paused_until > now() THEN paused_until END
         FROM visibility_workers
         WHERE heartbeat_at > now() - make_interval(secs => $1::float8)
         ORDER BY host, pid, id
@@ -42,7 +43,8 @@ extension GrantQueue {
         let workers = try connection.query(Self.listLiveWorkers, [liveWithin.seconds]).map { row in
             QueueStats.Worker(
                 id: try row.decode(0), host: try row.decode(1), pid: try row.decode(2),
-                startedAt: try row.decode(3), heartbeatAgeSeconds: try row.decode(4)
+                startedAt: try row.decode(3), heartbeatAgeSeconds: try row.decode(4), inFlight: try row.decode(5),
+                pauseReason: try row.decode(6), pausedUntil: try row.decode(7)
             )
         }
         return QueueStats(

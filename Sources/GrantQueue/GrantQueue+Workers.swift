@@ -12,7 +12,12 @@ extension GrantQueue {
 
     static let heartbeat = PostgresStatement(
         name: "workers_heartbeat",
-        sql: "UPDATE visibility_workers SET heartbeat_at = now() WHERE id = $1"
+        sql: """
+            UPDATE visibility_workers
+            SET heartbeat_at = now(), in_flight = $2, pause_reason = $3,
+                paused_until = now() + make_interval(secs => $4::float8)
+            WHERE id = $1
+            """
     )
 
     /// Pushes out the leases of the jobs this worker still has in flight, in one statement.
@@ -45,10 +50,24 @@ extension GrantQueue {
         try connection.query(Self.registerWorker, [id, host, pid])
     }
 
-    /// Refreshes the worker's heartbeat, re-registering it if its row was pruned.
-    public func heartbeat(workerID: String, host: String, pid: Int32) throws {
-        if try connection.query(Self.heartbeat, [workerID]).affectedRows == 0 {
+    /// What a worker reports with its heartbeat.
+    public struct WorkerReport: Sendable {
+        public var inFlight: Int
+        /// Why calls are paused, and for how much longer; `nil` when they are not.
+        public var pause: (reason: String, remaining: Duration)?
+
+        public init(inFlight: Int, pause: (reason: String, remaining: Duration)? = nil) {
+            self.inFlight = inFlight
+            self.pause = pause
+        }
+    }
+
+    /// Refreshes the worker's heartbeat and report, re-registering it if its row was removed.
+    public func heartbeat(workerID: String, host: String, pid: Int32, report: WorkerReport) throws {
+        let parameters: [any PostgresEncodable] = [workerID, report.inFlight, report.pause?.reason, report.pause?.remaining.seconds]
+        if try connection.query(Self.heartbeat, parameters).affectedRows == 0 {
             try registerWorker(id: workerID, host: host, pid: pid)
+            try connection.query(Self.heartbeat, parameters)
         }
     }
 

@@ -16,6 +16,10 @@ public struct QueueStats: Sendable, Equatable, Codable {
         public var pid: Int
         public var startedAt: Date
         public var heartbeatAgeSeconds: Double
+        public var inFlight: Int
+        /// Why this worker has stopped calling the API, while it has.
+        public var pauseReason: String?
+        public var pausedUntil: Date?
     }
 
     /// Every state, zero included.

@@ -5,8 +5,9 @@ import Logging
 import Postgres
 import Synchronization
 
-/// Writes outcomes back in batches, on its own thread and connection, and keeps
-/// the worker's heartbeat and in-flight leases fresh.
+/// Writes outcomes back in batches, on its own thread and connection, keeps
+/// the worker's heartbeat and in-flight leases fresh, and takes back jobs whose
+/// worker stopped renewing their leases (the rescuer).
 ///
 /// Outcomes wait in memory until written: while the database is down they pile
 /// up here and go out once it is back (a lease that expired meanwhile makes the
@@ -22,16 +23,18 @@ final class Completer: Sendable {
     private let configuration: PostgresConfiguration
     private let options: WorkerOptions
     private let inFlight: InFlightJobs
+    private let pauseGate: PauseGate
     private let health: DatabaseHealth
     private let logger: Logger
     private let host: String
     private let pid: Int32
 
-    init(configuration: PostgresConfiguration, options: WorkerOptions, inFlight: InFlightJobs, health: DatabaseHealth,
-         logger: Logger, host: String, pid: Int32) {
+    init(configuration: PostgresConfiguration, options: WorkerOptions, inFlight: InFlightJobs, pauseGate: PauseGate,
+         health: DatabaseHealth, logger: Logger, host: String, pid: Int32) {
         self.configuration = configuration
         self.options = options
         self.inFlight = inFlight
+        self.pauseGate = pauseGate
         self.health = health
         self.logger = logger
         self.host = host
@@ -70,6 +73,12 @@ final class Completer: Sendable {
         return finished.wait(timeout: .now() + timeout.dispatchTimeInterval) == .success
     }
 
+    private func report() -> GrantQueue.WorkerReport {
+        GrantQueue.WorkerReport(inFlight: inFlight.count, pause: pauseGate.active.map {
+            ($0.reason, ContinuousClock.now.duration(to: $0.until))
+        })
+    }
+
     private func loop() {
         let heartbeatInterval = max(options.lease / 3, .milliseconds(500))
         var queue: GrantQueue?
@@ -90,8 +99,12 @@ final class Completer: Sendable {
                     outstanding.subtract(batch.count, ordering: .releasing)
                 }
                 if ContinuousClock.now >= nextHeartbeat {
-                    try active.heartbeat(workerID: options.workerID, host: host, pid: pid)
+                    try active.heartbeat(workerID: options.workerID, host: host, pid: pid, report: report())
                     try active.extendLeases(jobIDs: inFlight.ids, workerID: options.workerID, lease: options.lease)
+                    let rescued = try active.rescueExpiredLeases()
+                    if !rescued.isEmpty {
+                        logger.warning("took back jobs whose worker stopped renewing its lease", metadata: ["jobs": "\(rescued.count)"])
+                    }
                     nextHeartbeat = ContinuousClock.now + heartbeatInterval
                 }
                 health.succeeded()

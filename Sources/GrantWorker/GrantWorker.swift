@@ -43,7 +43,7 @@ public final class GrantWorker: Sendable {
         policy = OutcomePolicy(options: options)
         health = DatabaseHealth(logger: logger)
         let host = ProcessInfo.processInfo.hostName
-        completer = Completer(configuration: database, options: options, inFlight: inFlight, health: health,
+        completer = Completer(configuration: database, options: options, inFlight: inFlight, pauseGate: pauseGate, health: health,
                               logger: logger, host: host, pid: ProcessInfo.processInfo.processIdentifier)
     }
 

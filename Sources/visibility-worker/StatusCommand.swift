@@ -54,12 +54,18 @@ struct StatusCommand: ParsableCommand {
         if stats.workers.isEmpty {
             lines.append("no live workers")
         } else {
-            lines.append("WORKER                                    HOST                  PID      HEARTBEAT")
+            lines.append("WORKER                                    HOST                  PID      IN FLIGHT  HEARTBEAT")
             for worker in stats.workers {
                 lines.append(worker.id.padding(toLength: 42, withPad: " ", startingAt: 0)
                     + worker.host.padding(toLength: 22, withPad: " ", startingAt: 0)
                     + String(worker.pid).padding(toLength: 9, withPad: " ", startingAt: 0)
+                    + String(worker.inFlight).padding(toLength: 11, withPad: " ", startingAt: 0)
                     + String(format: "%.0f s ago", worker.heartbeatAgeSeconds))
+            }
+            for worker in stats.workers {
+                if let reason = worker.pauseReason, let until = worker.pausedUntil {
+                    lines.append("PAUSED \(worker.id) until \(ISO8601DateFormatter().string(from: until)): \(reason)")
+                }
             }
         }
         return lines.joined(separator: "\n")

@@ -1,0 +1,65 @@
+import FakeDingTalk
+import Foundation
+import GrantQueue
+import Postgres
+import XCTest
+
+final class OrderingTests: DatabaseTestCase {
+    func testJobsSharingAKeyRunOneAtATimeInIDOrder() throws {
+        try connection.query("""
+            INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key) VALUES
+              ('{d1}', 'a1', 'k'), ('{d2}', 'a2', 'k'), ('{d3}', 'free', NULL), ('{d4}', 'b1', 'other')
+            """)
+        let queue = GrantQueue(connection: connection)
+        let first = try queue.claim(workerID: "w", limit: 10, lease: .seconds(30))
+        XCTAssertEqual(first.map(\.optUserId), ["a1", "free", "b1"], "a2 waits for a1")
+        // A retry keeps the key blocked: a2 must not overtake a1.
+        try queue.complete([GrantJobOutcome(jobID: first[0].id, attempt: 1, disposition: .retry(at: Date(timeIntervalSinceNow: -1)),
+                                            startedAt: Date(), httpStatus: 500, errorCode: "system.busy")], workerID: "w")
+        XCTAssertEqual(try queue.claim(workerID: "w", limit: 10, lease: .seconds(30)).map(\.optUserId), ["a1"])
+        try queue.complete([GrantJobOutcome(jobID: first[0].id, attempt: 2, disposition: .succeeded, startedAt: Date(), httpStatus: 200)],
+                           workerID: "w")
+        XCTAssertEqual(try queue.claim(workerID: "w", limit: 10, lease: .seconds(30)).map(\.optUserId), ["a2"])
+    }
+
+    func testFiftyKeysTimesTwentyJobsAreAppliedInIDOrderByThreeWorkersUnderFaults() async throws {
+        var options = FakeDingTalkOptions()
+        options.faults = try .init(parsing: "system.busy=0.2,reset=0.02")
+        options.latency = .milliseconds(2)
+        options.seed = 11
+        let server = try await FakeDingTalkServer.start(options: options, threads: 1)
+        defer { Task { try? await server.shutdown() } }
+        try connection.query("""
+            INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key)
+            SELECT ARRAY['ding' || k], 'key' || k || '-seq' || s, 'ding' || k
+            FROM generate_series(1, 20) AS s, generate_series(1, 50) AS k
+            ORDER BY s, k
+            """)
+        try connection.query("INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id) SELECT ARRAY['dingfree'], 'free-' || g FROM generate_series(1, 100) g")
+        let environment = [
+            "DATABASE_URL": try database.conninfo(), "DINGTALK_BASE_URL": server.baseURL,
+            "DINGTALK_APP_KEY": options.appKey, "DINGTALK_APP_SECRET": options.appSecret,
+        ]
+        let arguments = ["run", "--until-empty", "--concurrency", "16", "--backoff-base", "20ms", "--backoff-max", "200ms",
+                         "--poll-interval", "100ms"]
+        let workers = try (0..<3).map { _ in try startWorker(arguments, environment: environment) }
+        for worker in workers {
+            let result = try worker.wait(timeout: .seconds(240))
+            XCTAssertEqual(result.status, 0, result.stderr)
+        }
+        XCTAssertEqual(try connection.query("SELECT count(*) FROM visibility_grant_jobs WHERE state <> 'succeeded'").first?.decode(0, as: Int.self), 0)
+        var lastSequence: [String: Int] = [:]
+        var outOfOrder: [String] = []
+        for grant in server.state.applied where grant.optUserId.hasPrefix("key") {
+            let parts = grant.optUserId.split(separator: "-")
+            let key = String(parts[0])
+            let sequence = Int(parts[1].dropFirst(3))!
+            if sequence != (lastSequence[key] ?? 0) + 1 { outOfOrder.append(grant.optUserId) }
+            lastSequence[key] = sequence
+        }
+        XCTAssertEqual(outOfOrder, [], "grants of one key reached the API out of id order")
+        XCTAssertEqual(lastSequence.count, 50)
+        XCTAssertTrue(lastSequence.values.allSatisfy { $0 == 20 })
+        XCTAssertGreaterThan(server.state.stats.codes["system.busy", default: 0], 0)
+    }
+}
