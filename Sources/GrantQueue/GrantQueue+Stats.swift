@@ -20,7 +20,7 @@ extension GrantQueue {
 
     static let listLiveWorkers = """
         SELECT id, host, pid, started_at, extract(epoch FROM now() - heartbeat_at)::float8, in_flight,
-               CASE WHEN paused_until > now() THEN pause_reason END, CASE WHEN paused_until > now() THEN paused_until END
+               pause_reason, paused_until
         FROM visibility_workers
         WHERE heartbeat_at > now() - make_interval(secs => $1::float8)
         ORDER BY host, pid, id

@@ -35,13 +35,15 @@ extension GrantQueue {
         sql: "DELETE FROM visibility_workers WHERE id = $1"
     )
 
-    /// Whether any pending job is due before `$1` seconds from now (for `run --until-empty`).
-    static let pendingDueSoon = PostgresStatement(
-        name: "grant_jobs_pending_due_soon",
+    /// Whether any job is running, or pending and due before `$1` seconds from now (for `run --until-empty`).
+    static let unfinishedDueSoon = PostgresStatement(
+        name: "grant_jobs_unfinished_due_soon",
         sql: """
             SELECT EXISTS (
                 SELECT 1 FROM visibility_grant_jobs
                 WHERE state = 'pending' AND run_at <= now() + make_interval(secs => $1::float8)
+            ) OR EXISTS (
+                SELECT 1 FROM visibility_grant_jobs WHERE state = 'running'
             )
             """
     )
@@ -82,7 +84,7 @@ extension GrantQueue {
         try connection.query(Self.deregisterWorker, [id])
     }
 
-    public func hasPendingJobs(dueWithin horizon: Duration) throws -> Bool {
-        try connection.query(Self.pendingDueSoon, [horizon.seconds]).first?.decode(0, as: Bool.self) ?? false
+    public func hasUnfinishedJobs(dueWithin horizon: Duration) throws -> Bool {
+        try connection.query(Self.unfinishedDueSoon, [horizon.seconds]).first?.decode(0, as: Bool.self) ?? false
     }
 }

@@ -17,8 +17,10 @@ public struct QueueStats: Sendable, Equatable, Codable {
         public var startedAt: Date
         public var heartbeatAgeSeconds: Double
         public var inFlight: Int
-        /// Why this worker has stopped calling the API, while it has.
+        /// Why this worker has stopped calling the API (paused, or probing with one
+        /// call after a pause); `nil` while calls flow freely.
         public var pauseReason: String?
+        /// When the pause ends; past while the worker is probing.
         public var pausedUntil: Date?
     }
 

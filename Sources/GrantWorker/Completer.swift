@@ -18,6 +18,7 @@ final class Completer: Sendable {
     private let outstanding = Atomic<Int>(0)
     private let wake = DispatchSemaphore(value: 0)
     private let stopping = Atomic<Bool>(false)
+    private let heartbeatRequested = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
 
     private let configuration: PostgresConfiguration
@@ -56,6 +57,12 @@ final class Completer: Sendable {
         wake.signal()
     }
 
+    /// Sends the heartbeat (and with it the worker's report) now rather than on schedule.
+    func requestHeartbeat() {
+        heartbeatRequested.store(true, ordering: .releasing)
+        wake.signal()
+    }
+
     func start() {
         let thread = Thread { [self] in
             self.loop()
@@ -74,7 +81,7 @@ final class Completer: Sendable {
     }
 
     private func report() -> GrantQueue.WorkerReport {
-        GrantQueue.WorkerReport(inFlight: inFlight.count, pause: pauseGate.active.map {
+        GrantQueue.WorkerReport(inFlight: inFlight.count, pause: pauseGate.report.map {
             ($0.reason, ContinuousClock.now.duration(to: $0.until))
         })
     }
@@ -98,7 +105,7 @@ final class Completer: Sendable {
                     try active.complete(batch, workerID: options.workerID)
                     outstanding.subtract(batch.count, ordering: .releasing)
                 }
-                if ContinuousClock.now >= nextHeartbeat {
+                if heartbeatRequested.exchange(false, ordering: .acquiring) || ContinuousClock.now >= nextHeartbeat {
                     try active.heartbeat(workerID: options.workerID, host: host, pid: pid, report: report())
                     try active.extendLeases(jobIDs: inFlight.ids, workerID: options.workerID, lease: options.lease)
                     let rescued = try active.rescueExpiredLeases()

@@ -90,12 +90,20 @@ public final class GrantWorker: Sendable {
                 continue
             }
             if let ended = pauseGate.takeExpired() {
-                logger.notice("resuming calls", metadata: ["after": "\(ended.reason)"])
+                logger.notice("pause over; checking with one call", metadata: ["paused_for": "\(ended.reason)"])
+            }
+            var wanted = min(options.batchSize, rateLimiter.capacity(within: .seconds(1)))
+            if pauseGate.isProbing {
+                // One probe call at a time until the API answers normally again.
+                guard inFlight.count == 0 else {
+                    _ = stopSignal.wait(timeout: .now() + .milliseconds(50))
+                    continue
+                }
+                wanted = 1
             }
             // One permit first (blocking), then as many more as are free right now, up to the batch size.
             guard slots.wait(timeout: .now() + .milliseconds(250)) == .success else { continue }
             var held = 1
-            let wanted = min(options.batchSize, rateLimiter.capacity(within: .seconds(1)))
             while held < wanted, slots.wait(timeout: .now()) == .success { held += 1 }
 
             let jobs: [ClaimedGrantJob]
@@ -145,10 +153,12 @@ public final class GrantWorker: Sendable {
         }
     }
 
-    /// For `--until-empty`: nothing here in flight or unwritten, nothing due soon.
+    /// For `--until-empty`: nothing here in flight or unwritten, nothing due soon,
+    /// and nothing running elsewhere (it may come back as a retry, or its worker
+    /// may have died and the job come back when its lease runs out).
     private func queueIsDrained(_ queue: GrantQueue) -> Bool {
         guard inFlight.count == 0, completer.unwrittenCount == 0 else { return false }
-        return (try? queue.hasPendingJobs(dueWithin: options.backoff.maximum)) == false
+        return (try? queue.hasUnfinishedJobs(dueWithin: options.backoff.maximum)) == false
     }
 
     // MARK: Calls
@@ -167,6 +177,10 @@ public final class GrantWorker: Sendable {
         // Released at shutdown while the call ran: the job is no longer ours to complete.
         guard inFlight.remove(job.id) else { return }
         let (outcome, action) = policy.decide(result, job: job, startedAt: startedAt)
+        if action == .none || action == .slowDown, pauseGate.answeredNormally() {
+            logger.notice("resuming calls: DingTalk answered normally")
+            completer.requestHeartbeat()
+        }
         switch action {
         case .none:
             if result.outcomeClass == .success { rateLimiter.succeeded() }
@@ -176,6 +190,7 @@ public final class GrantWorker: Sendable {
         case .pause(let duration, let reason):
             if pauseGate.pause(for: duration, reason: reason) {
                 logger.error("pausing API calls", metadata: ["reason": "\(reason)", "for": "\(duration)"])
+                completer.requestHeartbeat()
             }
         }
         counters.update { counters in

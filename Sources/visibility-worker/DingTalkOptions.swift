@@ -40,15 +40,20 @@ struct DingTalkOptions: ParsableArguments {
             logger.warning("DingTalk base URL is plain http: tokens travel unencrypted", metadata: ["host": "\(url.host ?? "")"])
         }
 
-        let transport = AsyncHTTPClientTransport(options: transportOptions)
-        let tokenProvider: any AccessTokenProvider
-        if let token = environment["DINGTALK_ACCESS_TOKEN"], !token.isEmpty {
-            tokenProvider = StaticAccessTokenProvider(token: token)
-        } else {
+        // Every setting is checked before the HTTP client exists: it must be shut down once created.
+        var credentials: (key: String, secret: String)?
+        let staticToken = environment["DINGTALK_ACCESS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        if staticToken == nil {
             guard let key = appKey ?? environment["DINGTALK_APP_KEY"], !key.isEmpty else {
                 throw ValidationError("set DINGTALK_APP_KEY (or --app-key) and DINGTALK_APP_SECRET, or DINGTALK_ACCESS_TOKEN")
             }
-            tokenProvider = AppAccessTokenProvider(appKey: key, appSecret: try Self.appSecret(), baseURL: base, transport: transport)
+            credentials = (key, try Self.appSecret())
+        }
+        let transport = AsyncHTTPClientTransport(options: transportOptions)
+        let tokenProvider: any AccessTokenProvider = if let credentials {
+            AppAccessTokenProvider(appKey: credentials.key, appSecret: credentials.secret, baseURL: base, transport: transport)
+        } else {
+            StaticAccessTokenProvider(token: staticToken ?? "")
         }
         return (DingTalkClient(baseURL: base, tokenProvider: tokenProvider, transport: transport), transport)
     }

@@ -50,10 +50,12 @@ final class TestDatabase {
     /// Creates the database; with `migrated`, applies sql/ to it.
     init(migrated: Bool = true) throws {
         let url = try TestEnvironment.databaseURL()
-        admin = try PostgresConnection(configuration: PostgresConfiguration(conninfo: url), logger: TestEnvironment.logger)
+        admin = try PostgresConnection(configuration: PostgresConfiguration(conninfo: url, applicationName: "visibility-worker-tests"),
+                                       logger: TestEnvironment.logger)
         name = "vw_test_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
         try admin.query("CREATE DATABASE \(name)")
-        configuration = PostgresConfiguration(conninfo: url, overrides: ["dbname": name])
+        // Tests connect under their own name, so attacks on the workers' sessions spare them.
+        configuration = PostgresConfiguration(conninfo: url, overrides: ["dbname": name], applicationName: "visibility-worker-tests")
         if migrated {
             let migrator = try SchemaMigrator(directory: TestEnvironment.migrationsDirectory, logger: TestEnvironment.logger)
             try migrator.migrate(try connect())
@@ -64,8 +66,12 @@ final class TestDatabase {
         try PostgresConnection(configuration: configuration, logger: logger)
     }
 
-    /// A conninfo string for child processes.
-    func conninfo() throws -> String { try configuration.resolvedConninfo() }
+    /// A conninfo string for child processes (which then connect as `visibility-worker`).
+    func conninfo() throws -> String {
+        var forChildren = configuration
+        forChildren.applicationName = "visibility-worker"
+        return try forChildren.resolvedConninfo()
+    }
 
     func drop() {
         _ = try? admin.query("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
