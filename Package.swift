@@ -90,6 +90,7 @@ let package = Package(
         ),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "GrantQueueTests", dependencies: ["GrantQueue"]),
+        .testTarget(name: "GrantWorkerTests", dependencies: ["GrantWorker", "GrantQueue", "DingTalk"]),
         .testTarget(
             name: "DingTalkTests",
             dependencies: [

@@ -52,6 +52,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Pause after a DingTalk ban answer. (env: VISIBILITY_WORKER_BAN_PAUSE; default 5m)")
     var banPause: String?
 
+    @Option(help: "Pause after the organization's monthly API quota ran out. (env: VISIBILITY_WORKER_QUOTA_PAUSE; default 10m)")
+    var quotaPause: String?
+
     @Option(help: "Pause before re-trying after a config error (bad secret, permission, IP whitelist). (env: VISIBILITY_WORKER_CONFIG_PROBE_INTERVAL; default 2m)")
     var configProbeInterval: String?
 
@@ -105,6 +108,7 @@ struct RunCommand: AsyncParsableCommand {
         if let value = try duration(backoffBase, "--backoff-base", "VISIBILITY_WORKER_BACKOFF_BASE") { options.backoff.base = value }
         if let value = try duration(backoffMax, "--backoff-max", "VISIBILITY_WORKER_BACKOFF_MAX") { options.backoff.maximum = value }
         if let value = try duration(banPause, "--ban-pause", "VISIBILITY_WORKER_BAN_PAUSE") { options.banPause = value }
+        if let value = try duration(quotaPause, "--quota-pause", "VISIBILITY_WORKER_QUOTA_PAUSE") { options.quotaPause = value }
         if let value = try duration(configProbeInterval, "--config-probe-interval", "VISIBILITY_WORKER_CONFIG_PROBE_INTERVAL") {
             options.configProbeInterval = value
         }

@@ -104,19 +104,27 @@ final class ReliabilityTests: DatabaseTestCase {
     }
 
     func testAMisconfiguredAppPausesTheWorkerWithoutFailingJobsAndItResumesOnceFixed() async throws {
+        try await checkPauseWithoutFailingJobs(.ipNotInWhiteList)
+    }
+
+    func testAUsedUpMonthlyQuotaPausesTheWorkerWithoutFailingJobsAndItResumesWhenRestored() async throws {
+        try await checkPauseWithoutFailingJobs(.apiCountLimitForOrg)
+    }
+
+    private func checkPauseWithoutFailingJobs(_ code: DingTalkErrorCode) async throws {
         let server = try await startFake()
-        server.state.forceError(.ipNotInWhiteList)
+        server.state.forceError(code)
         try insertJobs(20)
-        let worker = try startWorker(["run", "--until-empty", "--concurrency", "4", "--config-probe-interval", "1s", "--poll-interval", "100ms",
+        let worker = try startWorker(["run", "--until-empty", "--concurrency", "4", "--config-probe-interval", "1s", "--quota-pause", "1s", "--poll-interval", "100ms",
                                       "--backoff-max", "2s"], environment: try environment(server))
         try waitUntil(timeout: .seconds(30), "the pause to show in visibility_workers") {
-            try count("SELECT count(*) FROM visibility_workers WHERE pause_reason LIKE '%IpNotInWhiteList%'") == 1
+            try count("SELECT count(*) FROM visibility_workers WHERE pause_reason LIKE '%\(code.code)%'") == 1
         }
         let status = try runWorker(["status"], environment: ["DATABASE_URL": try database.conninfo()])
         XCTAssertTrue(status.stdout.contains("PAUSED"), status.stdout)
-        XCTAssertTrue(status.stdout.contains("IpNotInWhiteList"), status.stdout)
+        XCTAssertTrue(status.stdout.contains(code.code), status.stdout)
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'failed' OR attempts > 0 AND state = 'pending'"), 0,
-                       "no job may fail or use up an attempt for a config error")
+                       "no job may fail or use up an attempt for \(code.code)")
         // Over two probe intervals, a paused worker sends a probe call or two, not a batch each time.
         let callsAtPause = server.state.stats.calls
         try await Task.sleep(for: .milliseconds(2500))

@@ -1,0 +1,87 @@
+import DingTalk
+import Foundation
+@testable import GrantQueue
+@testable import GrantWorker
+import XCTest
+
+/// DESIGN.md section 1, row by row: what happens to the job and to the process.
+final class OutcomePolicyTests: XCTestCase {
+    private let job = ClaimedGrantJob(id: 7, toCorpIds: ["ding1"], optUserId: "u", fields: [], orderingKey: nil,
+                                      attempt: 3, maxAttempts: 10, lockedUntil: Date())
+    private let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+    private var policy: OutcomePolicy {
+        var options = WorkerOptions(workerID: "w")
+        options.backoff = Backoff(base: .seconds(1), maximum: .seconds(60))
+        options.configProbeInterval = .seconds(120)
+        options.quotaPause = .seconds(600)
+        options.banPause = .seconds(300)
+        return OutcomePolicy(options: options)
+    }
+
+    private func decide(_ outcomeClass: APIOutcomeClass, code: String = "c", reachedAPI: Bool = true)
+        -> (outcome: GrantJobOutcome, action: OutcomePolicy.ProcessAction)
+    {
+        policy.decide(APICallResult(outcomeClass: outcomeClass, httpStatus: reachedAPI ? 400 : nil, code: code, message: "m",
+                                    requestID: "r", reachedAPI: reachedAPI),
+                      job: job, startedAt: now, now: now)
+    }
+
+    private func delay(of disposition: GrantJobOutcome.Disposition) -> TimeInterval? {
+        switch disposition {
+        case .retry(let at), .released(let at): at.timeIntervalSince(now)
+        default: nil
+        }
+    }
+
+    func testSuccessAndTerminal() {
+        XCTAssertEqual(decide(.success).outcome.disposition, .succeeded)
+        let terminal = decide(.terminal, code: "invalid.param")
+        XCTAssertEqual(terminal.outcome.disposition, .failed)
+        XCTAssertEqual(terminal.outcome.errorCode, "invalid.param")
+        XCTAssertEqual(terminal.outcome.requestID, "r")
+        XCTAssertEqual(terminal.action, .none)
+    }
+
+    func testTransientRetriesWithExponentialBackoffAndJitter() throws {
+        let result = decide(.transient, code: "system.busy")
+        guard case .retry = result.outcome.disposition else { return XCTFail("\(result.outcome.disposition)") }
+        let seconds = try XCTUnwrap(delay(of: result.outcome.disposition))
+        XCTAssertGreaterThanOrEqual(seconds, 2)  // attempt 3: 1 s · 2² = 4 s, jittered to [2, 4]
+        XCTAssertLessThanOrEqual(seconds, 4)
+        XCTAssertEqual(result.action, .none)
+    }
+
+    func testThrottlingRetriesAfterAtLeastASecondAndSlowsTheProcess() throws {
+        let result = decide(.throttled, code: "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi")
+        guard case .retry = result.outcome.disposition else { return XCTFail() }
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(delay(of: result.outcome.disposition)), 1)
+        XCTAssertEqual(result.action, .slowDown)
+    }
+
+    func testConfigQuotaAndBanReleaseWithoutAnAttemptAndPause() throws {
+        for (outcomeClass, pause) in [(APIOutcomeClass.config, 120.0), (.token, 120), (.quota, 600), (.banned, 300)] {
+            let result = decide(outcomeClass)
+            guard case .released = result.outcome.disposition else { return XCTFail("\(outcomeClass): \(result.outcome.disposition)") }
+            XCTAssertEqual(try XCTUnwrap(delay(of: result.outcome.disposition)), pause, accuracy: 0.01, "\(outcomeClass)")
+            guard case .pause(let duration, _) = result.action else { return XCTFail("\(outcomeClass) must pause the process") }
+            XCTAssertEqual(duration, .seconds(pause))
+            XCTAssertTrue(result.outcome.reachedAPI, "the answer is recorded in the audit trail")
+        }
+    }
+
+    func testAnUnreachableAPIReleasesWithoutAnAttemptAndBacksOff() {
+        let result = decide(.transient, code: LocalErrorCode.connectionRefused, reachedAPI: false)
+        guard case .released = result.outcome.disposition else { return XCTFail("\(result.outcome.disposition)") }
+        XCTAssertFalse(result.outcome.reachedAPI)
+        guard case .pause = result.action else { return XCTFail("must back off") }
+    }
+
+    func testBackoffIsCappedAndJittered() {
+        let backoff = Backoff(base: .milliseconds(100), maximum: .seconds(2))
+        let delays = (0..<50).map { _ in backoff.delay(afterAttempt: 30) }
+        XCTAssertTrue(delays.allSatisfy { $0 <= .seconds(2) && $0 >= .seconds(1) })
+        XCTAssertGreaterThan(Set(delays).count, 1, "no jitter")
+        XCTAssertGreaterThanOrEqual(backoff.delay(afterAttempt: 1, minimum: .seconds(1)), .seconds(1))
+    }
+}
