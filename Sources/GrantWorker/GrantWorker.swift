@@ -83,20 +83,31 @@ public final class GrantWorker: Sendable {
 
     // MARK: Producer
 
+    /// Waits `duration`, or less if a stop is requested; false when stopping.
+    private func sleepUnlessStopping(_ duration: Duration) -> Bool {
+        guard !isStopping else { return false }
+        if duration > .zero, stopSignal.wait(timeout: .now() + duration.dispatchTimeInterval) == .success {
+            stopSignal.signal()  // leave the stop visible to every later wait
+            return false
+        }
+        return !isStopping
+    }
+
     private func produce(_ queue: GrantQueue) {
+        let fleetLimiter = options.globalQPS.map { FleetRateLimiter(appKey: options.rateBucketKey, cap: $0) }
         while !isStopping {
             if let pause = pauseGate.active {
-                _ = stopSignal.wait(timeout: .now() + ContinuousClock.now.duration(to: pause.until).dispatchTimeInterval)
+                _ = sleepUnlessStopping(ContinuousClock.now.duration(to: pause.until))
                 continue
             }
             if let ended = pauseGate.takeExpired() {
                 logger.notice("pause over; checking with one call", metadata: ["paused_for": "\(ended.reason)"])
             }
-            var wanted = min(options.batchSize, rateLimiter.capacity(within: .seconds(1)))
+            var wanted = min(options.batchSize, rateLimiter.capacity(within: .seconds(1)), fleetLimiter?.claimLimit ?? .max)
             if pauseGate.isProbing {
                 // One probe call at a time until the API answers normally again.
                 guard inFlight.count == 0 else {
-                    _ = stopSignal.wait(timeout: .now() + .milliseconds(50))
+                    _ = sleepUnlessStopping(.milliseconds(50))
                     continue
                 }
                 wanted = 1
@@ -112,8 +123,7 @@ public final class GrantWorker: Sendable {
                 health.succeeded()
             } catch {
                 returnSlots(held)
-                let delay = health.failed(error, during: "claiming jobs")
-                _ = stopSignal.wait(timeout: .now() + delay.dispatchTimeInterval)
+                _ = sleepUnlessStopping(health.failed(error, during: "claiming jobs"))
                 continue
             }
             returnSlots(held - jobs.count)
@@ -125,8 +135,17 @@ public final class GrantWorker: Sendable {
             inFlight.add(jobs)
             counters.update { $0.claimed += jobs.count }
             for (index, job) in jobs.enumerated() {
+                if let fleetLimiter {
+                    do {
+                        _ = try fleetLimiter.acquire(queue) { sleepUnlessStopping($0) }
+                    } catch {
+                        _ = sleepUnlessStopping(health.failed(error, during: "taking fleet rate tokens"))
+                        release(Array(jobs[index...]), until: Date())
+                        break
+                    }
+                }
                 let wait = rateLimiter.reserve()
-                if wait > .zero { _ = stopSignal.wait(timeout: .now() + wait.dispatchTimeInterval) }
+                if wait > .zero { _ = sleepUnlessStopping(wait) }
                 if isStopping || pauseGate.active != nil {
                     // Not sent: hand the rest back without using an attempt.
                     let resumeAt = pauseGate.active.map { Date().addingTimeInterval(ContinuousClock.now.duration(to: $0.until).secondsValue) }
@@ -148,8 +167,7 @@ public final class GrantWorker: Sendable {
         do {
             _ = try queue.connection.waitForNotifications(timeout: slice)
         } catch {
-            let delay = health.failed(error, during: "waiting for notifications")
-            _ = stopSignal.wait(timeout: .now() + delay.dispatchTimeInterval)
+            _ = sleepUnlessStopping(health.failed(error, during: "waiting for notifications"))
         }
     }
 

@@ -8,6 +8,11 @@ public struct WorkerOptions: Sendable {
     public var concurrency = 16
     /// Calls per second for this process; `nil` = no cap (throttle answers still slow it down).
     public var qps: Double?
+    /// Calls per second for the whole fleet sharing `rateBucketKey`, coordinated
+    /// through PostgreSQL; `nil` = no fleet-wide cap.
+    public var globalQPS: Double?
+    /// Whose budget `globalQPS` is: the DingTalk app key (its QPS limit is per app).
+    public var rateBucketKey = "default"
     /// Most jobs claimed in one statement.
     public var batchSize = 64
     /// How long a claim is held before another worker may take the job; extended while the call runs.
@@ -41,6 +46,7 @@ public struct WorkerOptions: Sendable {
     public func validate() throws(WorkerOptionsError) {
         if concurrency < 1 || concurrency > 10_000 { throw WorkerOptionsError("--concurrency must be 1 to 10000") }
         if let qps, !(qps > 0) { throw WorkerOptionsError("--qps must be above 0") }
+        if let globalQPS, !(globalQPS > 0) { throw WorkerOptionsError("--global-qps must be above 0") }
         if batchSize < 1 || batchSize > 10_000 { throw WorkerOptionsError("--batch-size must be 1 to 10000") }
         if lease < .seconds(2) { throw WorkerOptionsError("--lease must be at least 2s") }
         if drainTimeout < .zero { throw WorkerOptionsError("--drain-timeout must not be negative") }

@@ -31,6 +31,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Calls per second for this process. (env: VISIBILITY_WORKER_QPS; default: no cap)")
     var qps: Double?
 
+    @Option(help: "Calls per second for all workers of this app key together, shared through PostgreSQL. (env: VISIBILITY_WORKER_GLOBAL_QPS; default: no cap)")
+    var globalQPS: Double?
+
     @Option(help: "Most jobs claimed at once. (env: VISIBILITY_WORKER_BATCH_SIZE; default 64)")
     var batchSize: Int?
 
@@ -96,6 +99,10 @@ struct RunCommand: AsyncParsableCommand {
             options.concurrency = value
         }
         options.qps = try Settings.value(qps.map { String($0) }, flagName: "--qps", env: "VISIBILITY_WORKER_QPS", parse: { Double($0) })
+        options.globalQPS = try Settings.value(globalQPS.map { String($0) }, flagName: "--global-qps", env: "VISIBILITY_WORKER_GLOBAL_QPS",
+                                               parse: { Double($0) })
+        // DingTalk limits calls per app, so the fleet's budget is keyed by the app key.
+        options.rateBucketKey = dingTalk.appKey ?? Settings.environment["DINGTALK_APP_KEY"].flatMap { $0.isEmpty ? nil : $0 } ?? "access-token"
         if let value = try Settings.value(batchSize.map(String.init), flagName: "--batch-size", env: "VISIBILITY_WORKER_BATCH_SIZE", parse: { Int($0) }) {
             options.batchSize = value
         }

@@ -1,0 +1,39 @@
+import GrantQueue
+
+/// The fleet-wide call budget (`--global-qps`), drawn from a token bucket row in
+/// PostgreSQL shared by every worker of the same app key. Used by the producer
+/// thread only, on its own connection.
+///
+/// The bucket refills at 95% of the cap (a margin for the time between taking a
+/// token and the call reaching the API) and holds at most a tenth of a second's
+/// worth, so the fleet cannot burst above the cap after a quiet spell. Tokens are
+/// taken a few at a time, about 50 ms' worth, to keep the row cool.
+final class FleetRateLimiter {
+    let appKey: String
+    let rate: Double
+    let burst: Double
+    let chunk: Int
+    private var tokens = 0
+
+    init(appKey: String, cap: Double) {
+        self.appKey = appKey
+        rate = cap * 0.95
+        burst = max(1, rate / 10)
+        chunk = max(1, Int(rate / 20))
+    }
+
+    /// How many jobs are worth claiming at once under this budget.
+    var claimLimit: Int { max(tokens, chunk * 2) }
+
+    /// Takes one token, waiting (through `wait`, which returns false when the
+    /// worker is stopping) until the bucket has one. Throws on database errors.
+    func acquire(_ queue: GrantQueue, wait: (Duration) -> Bool) throws -> Bool {
+        while tokens == 0 {
+            let (granted, delay) = try queue.takeRateTokens(appKey: appKey, rate: rate, burst: burst, wanted: chunk)
+            tokens += granted
+            if tokens == 0, !wait(max(delay, .milliseconds(1))) { return false }
+        }
+        tokens -= 1
+        return true
+    }
+}

@@ -1,0 +1,43 @@
+import FakeDingTalk
+import Foundation
+import Postgres
+import XCTest
+
+/// Several processes, one budget: `--global-qps` is shared through PostgreSQL.
+final class FleetQuotaTests: DatabaseTestCase {
+    func testThreeWorkersShareTheGlobalCapWithoutBeingThrottled() async throws {
+        var options = FakeDingTalkOptions()
+        options.qps = 50
+        options.latency = .milliseconds(5)
+        let server = try await FakeDingTalkServer.start(options: options, threads: 1)
+        defer { Task { try? await server.shutdown() } }
+        try insertJobs(3000)
+        let environment = [
+            "DATABASE_URL": try database.conninfo(), "DINGTALK_BASE_URL": server.baseURL,
+            "DINGTALK_APP_KEY": options.appKey, "DINGTALK_APP_SECRET": options.appSecret,
+        ]
+        let workers = try (0..<3).map { _ in
+            try startWorker(["run", "--global-qps", "50", "--concurrency", "16", "--drain-timeout", "2s"], environment: environment)
+        }
+        // Let them warm up (token fetch, first claims), then measure ten seconds.
+        let warmUpDeadline = ContinuousClock.now + .seconds(30)
+        while server.state.applied.count < 50, ContinuousClock.now < warmUpDeadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let appliedBefore = server.state.applied.count
+        let started = ContinuousClock.now
+        try await Task.sleep(for: .seconds(10))  // the measurement window itself
+        let appliedAfter = server.state.applied.count
+        let elapsed = (ContinuousClock.now - started)
+        let throttled = server.state.stats.codes["Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", default: 0]
+        for worker in workers { worker.process.terminate() }
+        for worker in workers {
+            let result = try worker.wait(timeout: .seconds(20))
+            XCTAssertEqual(result.status, 0, result.stderr)
+        }
+        let rate = Double(appliedAfter - appliedBefore) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        XCTAssertEqual(throttled, 0, "the fleet went over the API's limit")
+        XCTAssertGreaterThanOrEqual(rate, 45, "the fleet used only \(rate) of 50 calls/s")
+        XCTAssertLessThanOrEqual(rate, 51)
+    }
+}
