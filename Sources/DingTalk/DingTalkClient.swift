@@ -17,12 +17,7 @@ public struct DingTalkClient: Sendable {
     /// Applies one grant. Never throws: every failure is a classified result.
     /// A refused token is refreshed once and the call sent again, within the same attempt.
     public func apply(_ grant: VisibilityGrant) async -> APICallResult {
-        let body: [UInt8]
-        do {
-            body = Array(try JSONEncoder().encode(grant))
-        } catch {
-            return APICallResult(outcomeClass: .terminal, code: "encoding.error", message: "\(error)", reachedAPI: false)
-        }
+        let body = grant.jsonBody
         var result = APICallResult(outcomeClass: .token, reachedAPI: false)
         for _ in 0..<2 {
             let token: String

@@ -3,7 +3,13 @@ import Foundation
 /// Turns any HTTP response into one `APICallResult`, following DESIGN.md
 /// section 1. Total: every byte sequence gets a class, nothing throws or traps.
 public enum ResponseClassifier {
+    /// The usual success answer, recognised without a JSON parser (the hot path).
+    static let plainSuccess = Array(#"{"result":true}"#.utf8)
+
     public static func classify(status: Int, requestIDHeader: String?, body: [UInt8]) -> APICallResult {
+        if status == 200, body == plainSuccess {
+            return APICallResult(outcomeClass: .success, httpStatus: status, requestID: requestIDHeader)
+        }
         guard let envelope = try? JSONDecoder().decode(ResponseEnvelope.self, from: Data(body)) else {
             // DingTalk's ban answer is not JSON; nor is a proxy's error page. Both mean: stop for a while.
             return APICallResult(outcomeClass: .banned, httpStatus: status, code: LocalErrorCode.nonJSONBody,

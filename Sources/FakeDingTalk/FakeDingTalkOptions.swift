@@ -48,6 +48,8 @@ public struct FakeDingTalkOptions: Sendable {
     public var seed: UInt64 = 1
     /// Keep every request (method, path, headers, body) for `GET /__fake/requests`.
     public var recordRequests = false
+    /// Keep the arrival time of every call and applied grant for `GET /__fake/timeline`.
+    public var recordTimeline = false
 
     public init() {}
 }

@@ -44,6 +44,8 @@ public final class FakeDingTalkState: Sendable {
         var maxInFlight = 0
         var requests: [RecordedRequest] = []
         var forcedError: DingTalkErrorCode?
+        var callTimes: [Double] = []
+        var appliedTimes: [Double] = []
     }
 
     struct RecordedRequest: Codable {
@@ -83,6 +85,8 @@ public final class FakeDingTalkState: Sendable {
             return json(200, appliedJSON())
         case ("GET", "/__fake/requests"):
             return json(200, requestsJSON())
+        case ("GET", "/__fake/timeline"):
+            return json(200, timelineJSON())
         default:
             return error(status: 404, code: "InvalidAction.NotFound", message: "Specified api is not found, please check your url and method.")
         }
@@ -118,7 +122,11 @@ public final class FakeDingTalkState: Sendable {
 
     private func grant(_ request: FakeRequest) -> FakeReply {
         let now = ContinuousClock.now
-        inner.withLock { $0.calls += 1 }
+        let wallClock = options.recordTimeline ? Date().timeIntervalSince1970 : 0
+        inner.withLock {
+            $0.calls += 1
+            if options.recordTimeline { $0.callTimes.append(wallClock) }
+        }
         guard let token = request.header(DingTalkAPI.accessTokenHeader), !token.isEmpty else {
             return error(.missingAccessToken)
         }
@@ -152,7 +160,10 @@ public final class FakeDingTalkState: Sendable {
                             body: Array("<html><body><h1>502 Bad Gateway</h1></body></html>".utf8), delay: options.latency)
         case nil: break
         }
-        inner.withLock { $0.applied.append(grant) }
+        inner.withLock {
+            $0.applied.append(grant)
+            if options.recordTimeline { $0.appliedTimes.append(wallClock) }
+        }
         return .respond(status: 200, headers: jsonHeaders(), body: Array(#"{"result":true}"#.utf8), delay: options.latency)
     }
 
@@ -295,6 +306,25 @@ public final class FakeDingTalkState: Sendable {
 
     private func appliedJSON() -> String {
         String(decoding: (try? JSONEncoder().encode(applied)) ?? Data(), as: UTF8.self)
+    }
+
+    /// With `recordTimeline`: when each grant call arrived (Unix seconds), and
+    /// when each applied grant was applied, with its `optUserId`, for benchmarks.
+    private func timelineJSON() -> String {
+        struct Timeline: Encodable {
+            let calls: [Double]
+            let applied: [Applied]
+            struct Applied: Encodable {
+                let optUserId: String
+                let at: Double
+            }
+        }
+        let timeline = inner.withLock { state in
+            Timeline(calls: state.callTimes, applied: zip(state.applied, state.appliedTimes).map {
+                Timeline.Applied(optUserId: $0.0.optUserId, at: $0.1)
+            })
+        }
+        return String(decoding: (try? JSONEncoder().encode(timeline)) ?? Data(), as: UTF8.self)
     }
 
     private func requestsJSON() -> String {

@@ -45,16 +45,17 @@ extension GrantQueue {
                   AND j.state = 'running'
                   AND j.locked_by = $1
                   AND j.attempts = o.attempt
-                RETURNING j.id, j.state
+                RETURNING j.id, j.state, o.attempt, o.outcome, o.started_at, o.reached_api,
+                          o.http_status, o.error_code, o.error_message, o.request_id
             ),
             audit AS (
+                -- Fed by the UPDATE's own RETURNING: no second join over the batch.
                 INSERT INTO visibility_grant_attempts
                     (job_id, attempt, worker_id, started_at, http_status, error_code, error_message, request_id, outcome)
-                SELECT o.job_id, o.attempt, $1, o.started_at, o.http_status, o.error_code, o.error_message, o.request_id,
-                       CASE WHEN o.outcome = 'retry' AND u.state = 'failed' THEN 'failed' ELSE o.outcome END
-                FROM outcome AS o
-                JOIN updated AS u ON u.id = o.job_id
-                WHERE o.reached_api
+                SELECT id, attempt, $1, started_at, http_status, error_code, error_message, request_id,
+                       CASE WHEN outcome = 'retry' AND state = 'failed' THEN 'failed' ELSE outcome END
+                FROM updated
+                WHERE reached_api
             )
             SELECT id, state FROM updated
             """

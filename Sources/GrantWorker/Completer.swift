@@ -42,7 +42,14 @@ final class Completer: Sendable {
         self.pid = pid
     }
 
+    /// Most outcomes written by one statement.
+    static let maxBatch = 1000
+
     var unwrittenCount: Int { outstanding.load(ordering: .acquiring) }
+
+    /// Jobs whose outcome waits to be written: still `running` in the table, so
+    /// their leases are extended like those of calls in flight.
+    var unwrittenJobIDs: [Int64] { pending.withLock { $0.map(\.jobID) } }
 
     func submit(_ outcome: GrantJobOutcome) {
         outstanding.add(1, ordering: .relaxed)
@@ -92,9 +99,10 @@ final class Completer: Sendable {
         var nextHeartbeat = ContinuousClock.now
         while true {
             let stop = stopping.load(ordering: .acquiring)
+            // Bounded statements: a backlog (after an outage, say) goes out in chunks.
             let batch = pending.withLock { pending -> [GrantJobOutcome] in
-                let batch = pending
-                pending.removeAll(keepingCapacity: true)
+                let batch = Array(pending.prefix(Self.maxBatch))
+                pending.removeFirst(batch.count)
                 return batch
             }
             if stop && batch.isEmpty { break }
@@ -107,7 +115,7 @@ final class Completer: Sendable {
                 }
                 if heartbeatRequested.exchange(false, ordering: .acquiring) || ContinuousClock.now >= nextHeartbeat {
                     try active.heartbeat(workerID: options.workerID, host: host, pid: pid, report: report())
-                    try active.extendLeases(jobIDs: inFlight.ids, workerID: options.workerID, lease: options.lease)
+                    try active.extendLeases(jobIDs: inFlight.ids + unwrittenJobIDs, workerID: options.workerID, lease: options.lease)
                     let rescued = try active.rescueExpiredLeases()
                     if !rescued.isEmpty {
                         logger.warning("took back jobs whose worker stopped renewing its lease", metadata: ["jobs": "\(rescued.count)"])
@@ -122,7 +130,7 @@ final class Completer: Sendable {
                 _ = wake.wait(timeout: .now() + delay.dispatchTimeInterval)
                 continue
             }
-            if stop { continue }
+            if stop || pending.withLock({ !$0.isEmpty }) { continue }
             let untilHeartbeat = max(.zero, ContinuousClock.now.duration(to: nextHeartbeat))
             _ = wake.wait(timeout: .now() + untilHeartbeat.dispatchTimeInterval)
         }

@@ -112,6 +112,11 @@ public final class GrantWorker: Sendable {
                 }
                 wanted = 1
             }
+            // Backpressure: do not run ahead of the database by more than a few batches of outcomes.
+            if completer.unwrittenCount > max(4 * options.batchSize, 2 * Completer.maxBatch) {
+                _ = sleepUnlessStopping(.milliseconds(5))
+                continue
+            }
             // One permit first (blocking), then as many more as are free right now, up to the batch size.
             guard slots.wait(timeout: .now() + .milliseconds(250)) == .success else { continue }
             var held = 1

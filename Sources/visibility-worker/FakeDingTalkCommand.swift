@@ -32,6 +32,7 @@ struct FakeDingTalkCommand: AsyncParsableCommand {
     @Option(help: "Seed for the fault dice.") var seed: UInt64 = 1
     @Option(help: "Event loop threads.") var threads = 1
     @Flag(help: "Keep every request for GET /__fake/requests.") var recordRequests = false
+    @Flag(help: "Keep call and grant times for GET /__fake/timeline (benchmarks).") var recordTimeline = false
 
     func run() async throws {
         var options = FakeDingTalkOptions()
@@ -51,6 +52,7 @@ struct FakeDingTalkCommand: AsyncParsableCommand {
         }
         options.seed = seed
         options.recordRequests = recordRequests
+        options.recordTimeline = recordTimeline
 
         let server = try await FakeDingTalkServer.start(host: host, port: port, options: options, threads: threads)
         // The first stdout line, flushed at once: scripts wait for it to learn the port.

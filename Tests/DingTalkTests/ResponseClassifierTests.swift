@@ -115,3 +115,19 @@ final class ResponseClassifierTests: XCTestCase {
         }
     }
 }
+
+final class VisibilityGrantTests: XCTestCase {
+    func testTheHandWrittenBodyDecodesToTheSameGrant() throws {
+        let grants = [
+            VisibilityGrant(toCorpIds: ["ding1"], optUserId: "u"),
+            VisibilityGrant(toCorpIds: ["ding1", "ding\"2\\", "汉字🙂"], optUserId: "tab\tnew\nline\u{1}", fields: ["mobile", "status"]),
+        ]
+        for grant in grants {
+            let decoded = try JSONDecoder().decode(VisibilityGrant.self, from: Data(grant.jsonBody))
+            XCTAssertEqual(decoded, grant)
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(grant.jsonBody)) as? [String: Any])
+            XCTAssertEqual(object["fields"] == nil, grant.fields.isEmpty, "empty fields are left out")
+        }
+        XCTAssertEqual(String(decoding: grants[0].jsonBody, as: UTF8.self), #"{"toCorpIds":["ding1"],"optUserId":"u"}"#)
+    }
+}
