@@ -11,7 +11,31 @@ public final class RateLimiter: Sendable {
         var nextSlot: ContinuousClock.Instant
         var lastDecrease: ContinuousClock.Instant
         var lastIncrease: ContinuousClock.Instant
-        var recentStarts: [ContinuousClock.Instant] = []
+        /// Calls started in the current and the previous one-second window, for the
+        /// observed rate (O(1) per call).
+        var windowStart: ContinuousClock.Instant
+        var callsThisWindow = 0
+        var callsLastWindow = 0
+
+        mutating func countCall(at now: ContinuousClock.Instant) {
+            rollWindow(to: now)
+            callsThisWindow += 1
+        }
+
+        mutating func rollWindow(to now: ContinuousClock.Instant) {
+            let elapsed = now - windowStart
+            guard elapsed >= .seconds(1) else { return }
+            callsLastWindow = elapsed >= .seconds(2) ? 0 : callsThisWindow
+            callsThisWindow = 0
+            windowStart = now
+        }
+
+        /// Calls per second over about the last second.
+        mutating func observedRate(at now: ContinuousClock.Instant) -> Double {
+            rollWindow(to: now)
+            let fraction = min(1, (now - windowStart).secondsValue)
+            return Double(callsThisWindow) + Double(callsLastWindow) * (1 - fraction)
+        }
     }
 
     public let configuredRate: Double?
@@ -22,7 +46,7 @@ public final class RateLimiter: Sendable {
         configuredRate = rate
         self.minimumRate = minimumRate
         let now = ContinuousClock.now
-        state = Mutex(State(rate: rate, nextSlot: now, lastDecrease: now - .seconds(10), lastIncrease: now))
+        state = Mutex(State(rate: rate, nextSlot: now, lastDecrease: now - .seconds(10), lastIncrease: now, windowStart: now))
     }
 
     /// The rate in force now; `nil` while unlimited.
@@ -32,8 +56,7 @@ public final class RateLimiter: Sendable {
     public func reserve() -> Duration {
         let now = ContinuousClock.now
         return state.withLock { state in
-            state.recentStarts.append(now)
-            if state.recentStarts.count > 4096 { state.recentStarts.removeFirst(state.recentStarts.count - 4096) }
+            state.countCall(at: now)
             guard let rate = state.rate else { return .zero }
             let slot = max(state.nextSlot, now)
             state.nextSlot = slot + .nanoseconds(Int64(1e9 / rate))
@@ -56,8 +79,7 @@ public final class RateLimiter: Sendable {
         let now = ContinuousClock.now
         state.withLock { state in
             guard now - state.lastDecrease >= .seconds(1) else { return }
-            let windowStart = now - .seconds(1)
-            let observed = Double(state.recentStarts.filter { $0 > windowStart }.count)
+            let observed = state.observedRate(at: now)
             let base = state.rate ?? max(observed, minimumRate * 2)
             state.rate = max(minimumRate, base / 2)
             state.lastDecrease = now
