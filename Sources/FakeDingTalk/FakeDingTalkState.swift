@@ -336,7 +336,7 @@ public final class FakeDingTalkState: Sendable {
 }
 
 /// A small seeded generator, so fault sequences can be replayed.
-struct SplitMix64 {
+struct SplitMix64: RandomNumberGenerator {
     private var state: UInt64
 
     init(seed: UInt64) {

@@ -1,20 +1,10 @@
 import DingTalk
+@testable import FakeDingTalk
 import XCTest
 
 /// Random and mutated bodies: the classifier must give every one a class, and
 /// must call success only what really is `{"result": true}` on a 200.
 final class ResponseClassifierFuzzTests: XCTestCase {
-    private struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let seeds: [String] = [
         #"{"result":true}"#,
         #"{"code":"invalid.param","message":"参数错误","requestid":"ABC"}"#,
@@ -25,7 +15,7 @@ final class ResponseClassifierFuzzTests: XCTestCase {
     ]
 
     func testRandomAndMutatedBodiesAreAlwaysClassified() {
-        var generator = SeededGenerator(state: 20_261_125)
+        var generator = SplitMix64(seed: 20_261_125)
         let statuses = [200, 400, 403, 404, 429, 500, 502, 503]
         var successes = 0
         for round in 0..<20_000 {

@@ -38,18 +38,8 @@ final class EndToEndTests: DatabaseTestCase {
         ]
     }
 
-    private func count(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> Int {
-        try XCTUnwrap(connection.query(sql, parameters).first).decode(0, as: Int.self)
-    }
 
     /// Waits (bounded) until `condition` holds, checking every 50 ms.
-    private func waitUntil(timeout: Duration, _ what: String, _ condition: () throws -> Bool) throws {
-        let deadline = ContinuousClock.now + timeout
-        while try !condition() {
-            guard ContinuousClock.now < deadline else { return XCTFail("timed out waiting for \(what)") }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-    }
 
     func testTwoWorkersApplyEveryValidGrantOnceDespiteFaultsAndThrottling() async throws {
         let server = try await startFake { options in

@@ -4,9 +4,6 @@ import Postgres
 import XCTest
 
 final class EnqueueTests: DatabaseTestCase {
-    private func count(_ sql: String = "SELECT count(*) FROM visibility_grant_jobs") throws -> Int {
-        try XCTUnwrap(connection.query(sql).first).decode(0, as: Int.self)
-    }
 
     func testEnqueueOneHonoursTheIdempotencyKey() throws {
         let queue = GrantQueue(connection: connection)

@@ -37,17 +37,7 @@ final class ReliabilityTests: DatabaseTestCase {
         ]
     }
 
-    private func count(_ sql: String) throws -> Int {
-        try XCTUnwrap(connection.query(sql).first).decode(0, as: Int.self)
-    }
 
-    private func waitUntil(timeout: Duration, _ what: String, _ condition: () throws -> Bool) throws {
-        let deadline = ContinuousClock.now + timeout
-        while try !condition() {
-            guard ContinuousClock.now < deadline else { return XCTFail("timed out waiting for \(what)") }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-    }
 
     func testAKilledWorkersJobsAreTakenBackAfterTheLeaseAndDoneOnce() async throws {
         let hanging = try await startFake { $0.faults = try .init(parsing: "timeout=1") }

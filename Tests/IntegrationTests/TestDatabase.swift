@@ -98,6 +98,20 @@ class DatabaseTestCase: XCTestCase {
         database = nil
     }
 
+    /// The single number a `SELECT count(*) …` returns.
+    func count(_ sql: String = "SELECT count(*) FROM visibility_grant_jobs", _ parameters: [any PostgresEncodable] = []) throws -> Int {
+        try XCTUnwrap(connection.query(sql, parameters).first).decode(0, as: Int.self)
+    }
+
+    /// Waits until `condition` holds, checking every 50 ms; fails the test after `timeout`.
+    func waitUntil(timeout: Duration, _ what: String, _ condition: () throws -> Bool) throws {
+        let deadline = ContinuousClock.now + timeout
+        while try !condition() {
+            guard ContinuousClock.now < deadline else { return XCTFail("timed out waiting for \(what)") }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
     /// Inserts `count` pending jobs with plain SQL (as a producer would).
     func insertJobs(_ count: Int, on connection: PostgresConnection? = nil) throws {
         try (connection ?? self.connection).query(
