@@ -75,8 +75,12 @@ public actor AppAccessTokenProvider: AccessTokenProvider {
         }
         do {
             let token = try await task.value
-            if refresh == task { refresh = nil }
-            cached = token
+            // Only the first waiter of the newest fetch stores it: a waiter of an older
+            // fetch must not put back a token that has since been refused.
+            if refresh == task {
+                refresh = nil
+                cached = token
+            }
             return token.value
         } catch {
             if refresh == task { refresh = nil }

@@ -46,6 +46,12 @@ public final class FakeDingTalkServer: Sendable {
         return FakeDingTalkServer(state: state, channel: channel, group: group, baseURL: "http://\(printableHost):\(boundPort)")
     }
 
+    /// Stops accepting connections; `waitUntilClosed()` then returns. Safe from a
+    /// signal handler (unlike `shutdown()`, which must run once, after that wait).
+    public func close() {
+        channel.close(promise: nil)
+    }
+
     /// Resolves when the listening socket is closed.
     public func waitUntilClosed() async throws {
         try await channel.closeFuture.get()

@@ -87,6 +87,38 @@ final class Completer: Sendable {
         return finished.wait(timeout: .now() + timeout.dispatchTimeInterval) == .success
     }
 
+    /// Writes `batch`. Outcomes still unwritten when the connection fails go back to
+    /// the front of the queue for the next try; a batch the server refuses for
+    /// another reason is written one outcome at a time, and an outcome refused on
+    /// its own is logged and dropped (its lease runs out and the job runs again),
+    /// so one bad outcome cannot stop the rest.
+    private func write(_ batch: [GrantJobOutcome], with queue: GrantQueue) throws {
+        guard !batch.isEmpty else { return }
+        do {
+            try queue.complete(batch, workerID: options.workerID)
+            outstanding.subtract(batch.count, ordering: .releasing)
+            return
+        } catch let error as PostgresError where !error.isConnectionFailure && batch.count > 1 {
+            logger.warning("the database refused a batch of outcomes; writing them one by one", metadata: ["error": "\(error)"])
+        } catch {
+            pending.withLock { $0.insert(contentsOf: batch, at: 0) }
+            throw error
+        }
+        for (index, outcome) in batch.enumerated() {
+            do {
+                try queue.complete([outcome], workerID: options.workerID)
+            } catch let error as PostgresError where !error.isConnectionFailure {
+                logger.error("dropping an outcome the database refuses; the job will run again",
+                             metadata: ["job_id": "\(outcome.jobID)", "error": "\(error)"])
+            } catch {
+                pending.withLock { $0.insert(contentsOf: batch[index...], at: 0) }
+                outstanding.subtract(index, ordering: .releasing)
+                throw error
+            }
+        }
+        outstanding.subtract(batch.count, ordering: .releasing)
+    }
+
     private func report() -> GrantQueue.WorkerReport {
         GrantQueue.WorkerReport(inFlight: inFlight.count, pause: pauseGate.report.map {
             ($0.reason, ContinuousClock.now.duration(to: $0.until))
@@ -109,10 +141,7 @@ final class Completer: Sendable {
             do {
                 let active = try queue ?? GrantQueue(connection: PostgresConnection(configuration: configuration, logger: logger))
                 queue = active
-                if !batch.isEmpty {
-                    try active.complete(batch, workerID: options.workerID)
-                    outstanding.subtract(batch.count, ordering: .releasing)
-                }
+                try write(batch, with: active)
                 if heartbeatRequested.exchange(false, ordering: .acquiring) || ContinuousClock.now >= nextHeartbeat {
                     try active.heartbeat(workerID: options.workerID, host: host, pid: pid, report: report())
                     try active.extendLeases(jobIDs: inFlight.ids + unwrittenJobIDs, workerID: options.workerID, lease: options.lease)
@@ -124,10 +153,13 @@ final class Completer: Sendable {
                 }
                 health.succeeded()
             } catch {
-                pending.withLock { $0.insert(contentsOf: batch, at: 0) }
                 let delay = health.failed(error, during: "writing outcomes")
                 if let connection = queue?.connection, !connection.isConnected { queue = nil }
-                _ = wake.wait(timeout: .now() + delay.dispatchTimeInterval)
+                // Back off for the whole delay: submissions signal `wake`, and must not cut it short.
+                let deadline = DispatchTime.now() + delay.dispatchTimeInterval
+                while DispatchTime.now() < deadline, !stopping.load(ordering: .acquiring) {
+                    _ = wake.wait(timeout: deadline)
+                }
                 continue
             }
             if stop || pending.withLock({ !$0.isEmpty }) { continue }

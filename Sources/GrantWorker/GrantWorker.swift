@@ -199,9 +199,9 @@ public final class GrantWorker: Sendable {
     }
 
     private func finish(_ job: ClaimedGrantJob, result: APICallResult, startedAt: Date) {
-        // Released at shutdown while the call ran: the job is no longer ours to complete.
-        guard inFlight.remove(job.id) else { return }
         let (outcome, action) = policy.decide(result, job: job, startedAt: startedAt)
+        // Released at shutdown while the call ran: the job is no longer ours to complete.
+        guard inFlight.remove(job, then: { completer.submit(outcome) }) else { return }
         if action == .none || action == .slowDown, pauseGate.answeredNormally() {
             logger.notice("resuming calls: DingTalk answered normally")
             completer.requestHeartbeat()
@@ -229,11 +229,10 @@ public final class GrantWorker: Sendable {
         if case .failed = outcome.disposition {
             logger.debug("job failed", metadata: ["job_id": "\(job.id)", "code": "\(outcome.errorCode ?? "-")"])
         }
-        completer.submit(outcome)
     }
 
     private func release(_ jobs: [ClaimedGrantJob], until: Date) {
-        let released = jobs.filter { inFlight.remove($0.id) }
+        let released = jobs.filter { inFlight.remove($0) }
         returnSlots(released.count)
         counters.update { $0.released += released.count }
         completer.submit(released.map {

@@ -13,9 +13,17 @@ final class InFlightJobs: Sendable {
         }
     }
 
-    /// Removes the job; false if it was already taken away (released at shutdown).
-    func remove(_ id: Int64) -> Bool {
-        jobs.withLock { $0.removeValue(forKey: id) != nil }
+    /// Removes the job if this very claim (id and attempt) is still held, and runs
+    /// `then` under the same lock, so that `removeAll` at shutdown cannot slip in
+    /// between; false if it was already taken away (released at shutdown).
+    @discardableResult
+    func remove(_ job: ClaimedGrantJob, then: () -> Void = {}) -> Bool {
+        jobs.withLock { jobs in
+            guard jobs[job.id]?.attempt == job.attempt else { return false }
+            jobs.removeValue(forKey: job.id)
+            then()
+            return true
+        }
     }
 
     var ids: [Int64] { jobs.withLock { Array($0.keys) } }

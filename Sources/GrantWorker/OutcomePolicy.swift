@@ -25,13 +25,22 @@ struct OutcomePolicy: Sendable {
         banPause = options.banPause
     }
 
+    /// Text from the API as the database can keep it: PostgreSQL text cannot hold
+    /// NUL, and a proxy's error page is not worth storing whole.
+    static func storable(_ text: String?, limit: Int) -> String? {
+        guard var text else { return nil }
+        if text.contains("\u{0}") { text = text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") }
+        return text.count > limit ? String(text.prefix(limit)) + "…" : text
+    }
+
     func decide(_ result: APICallResult, job: ClaimedGrantJob, startedAt: Date, now: Date = Date())
         -> (outcome: GrantJobOutcome, action: ProcessAction)
     {
         func outcome(_ disposition: GrantJobOutcome.Disposition, reachedAPI: Bool = result.reachedAPI) -> GrantJobOutcome {
             GrantJobOutcome(
                 jobID: job.id, attempt: job.attempt, disposition: disposition, startedAt: startedAt, reachedAPI: reachedAPI,
-                httpStatus: result.httpStatus, errorCode: result.code, errorMessage: result.message, requestID: result.requestID)
+                httpStatus: result.httpStatus, errorCode: Self.storable(result.code, limit: 200),
+                errorMessage: Self.storable(result.message, limit: 1000), requestID: Self.storable(result.requestID, limit: 200))
         }
         func later(_ delay: Duration) -> Date { now.addingTimeInterval(delay.secondsValue) }
         let code = result.code ?? result.outcomeClass.rawValue

@@ -45,8 +45,14 @@ public struct WorkerOptions: Sendable {
     /// Refuses settings that cannot work, naming the flag.
     public func validate() throws(WorkerOptionsError) {
         if concurrency < 1 || concurrency > 10_000 { throw WorkerOptionsError("--concurrency must be 1 to 10000") }
-        if let qps, !(qps > 0) { throw WorkerOptionsError("--qps must be above 0") }
-        if let globalQPS, !(globalQPS > 0) { throw WorkerOptionsError("--global-qps must be above 0") }
+        if let qps, !(0.01...100_000).contains(qps) { throw WorkerOptionsError("--qps must be 0.01 to 100000") }
+        if let globalQPS, !(0.01...100_000).contains(globalQPS) { throw WorkerOptionsError("--global-qps must be 0.01 to 100000") }
+        let longest = Duration.seconds(7 * 86_400)
+        for (name, value) in [("--lease", lease), ("--drain-timeout", drainTimeout), ("--poll-interval", pollInterval),
+                              ("--backoff-max", backoff.maximum), ("--config-probe-interval", configProbeInterval),
+                              ("--quota-pause", quotaPause), ("--ban-pause", banPause)] where value > longest {
+            throw WorkerOptionsError("\(name) must be at most 7d")
+        }
         if batchSize < 1 || batchSize > 10_000 { throw WorkerOptionsError("--batch-size must be 1 to 10000") }
         if lease < .seconds(2) { throw WorkerOptionsError("--lease must be at least 2s") }
         if drainTimeout < .zero { throw WorkerOptionsError("--drain-timeout must not be negative") }

@@ -39,6 +39,12 @@ extension PostgresConnection {
         var copied = 0
         while let result = PQgetResult(handle) {
             defer { PQclear(result) }
+            if PQresultStatus(result) == PGRES_COPY_IN {
+                // The end of the COPY was never delivered; the session is unusable.
+                failure = failure ?? connectionError()
+                PQreset(handle)
+                break
+            }
             if PQresultStatus(result) == PGRES_COMMAND_OK {
                 copied = PQcmdTuples(result).map { Int(String(cString: $0)) ?? 0 } ?? 0
             } else if failure == nil {

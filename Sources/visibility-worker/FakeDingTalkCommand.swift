@@ -57,9 +57,10 @@ struct FakeDingTalkCommand: AsyncParsableCommand {
         let server = try await FakeDingTalkServer.start(host: host, port: port, options: options, threads: threads)
         // The first stdout line, flushed at once: scripts wait for it to learn the port.
         FileHandle.standardOutput.write(Data("listening on \(server.baseURL)\n".utf8))
-        let signals = handleTerminationSignals { _ in
-            Task { try? await server.shutdown() }
-        }
+        // The signal only closes the listening socket; the event loops are shut down
+        // below, once, after the wait returns (shutting them down from the handler
+        // could strand this wait on a loop that no longer runs).
+        let signals = handleTerminationSignals { _ in server.close() }
         defer { signals.forEach { $0.cancel() } }
         try await server.waitUntilClosed()
         try? await server.shutdown()

@@ -18,8 +18,13 @@ enum Settings {
         return nil
     }
 
-    /// `500ms`, `30s`, `5m`, `2h`, `7d`; a bare number is seconds.
+    /// `500ms`, `30s`, `5m`, `2h`, `7d`; a bare number is seconds. At most a year.
     static func duration(_ text: String) -> Duration? {
+        guard let value = unboundedDuration(text), value <= .seconds(366 * 86_400) else { return nil }
+        return value
+    }
+
+    private static func unboundedDuration(_ text: String) -> Duration? {
         let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
         for (suffix, scale) in units where trimmed.hasSuffix(suffix) {

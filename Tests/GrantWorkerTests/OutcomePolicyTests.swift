@@ -77,6 +77,14 @@ final class OutcomePolicyTests: XCTestCase {
         guard case .pause = result.action else { return XCTFail("must back off") }
     }
 
+    func testAPITextIsMadeStorable() {
+        XCTAssertEqual(OutcomePolicy.storable("a\u{0}b", limit: 10), "a\u{FFFD}b", "PostgreSQL text cannot hold NUL")
+        XCTAssertEqual(OutcomePolicy.storable(String(repeating: "x", count: 50), limit: 10), String(repeating: "x", count: 10) + "…")
+        XCTAssertNil(OutcomePolicy.storable(nil, limit: 10))
+        let html = decide(.banned, code: "non.json.body")
+        XCTAssertEqual(html.outcome.errorMessage, "m")
+    }
+
     func testBackoffIsCappedAndJittered() {
         let backoff = Backoff(base: .milliseconds(100), maximum: .seconds(2))
         let delays = (0..<50).map { _ in backoff.delay(afterAttempt: 30) }

@@ -136,6 +136,9 @@ final class ReliabilityTests: DatabaseTestCase {
         let cases: [([String], [String: String], String)] = [
             (["run", "--concurrency", "0"], base, "--concurrency"),
             (["run", "--lease", "soon"], base, "--lease"),
+            (["run", "--qps", "inf"], base, "--qps"),
+            (["run", "--global-qps", "1e12"], base, "--global-qps"),
+            (["run", "--backoff-max", "100000d"], base, "--backoff-max"),
             (["run"], base.merging(["VISIBILITY_WORKER_LEASE": "abc"]) { $1 }, "VISIBILITY_WORKER_LEASE"),
             (["run"], base.merging(["DINGTALK_BASE_URL": "ftp://x"]) { $1 }, "DINGTALK_BASE_URL"),
             (["run"], base.merging(["DINGTALK_ACCESS_TOKEN": "", "DINGTALK_APP_KEY": "k"]) { $1 }, "DINGTALK_APP_SECRET"),

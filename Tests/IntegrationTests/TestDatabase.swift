@@ -165,6 +165,9 @@ final class ChildProcess {
         try process.run()
     }
 
+    /// What the process has written to standard output so far.
+    var stdoutSoFar: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
+
     func wait(timeout: Duration) throws -> ProcessResult {
         if exited.wait(timeout: .now() + timeout.seconds) == .timedOut {
             process.terminate()

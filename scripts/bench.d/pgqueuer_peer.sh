@@ -5,6 +5,7 @@
 #
 #   pgqueuer_peer.sh RUN_DIR DATABASE_URL WORKER_BINARY JOBS
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 run_dir=$1 database_url=$2 bin=$3 jobs=$4
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="$here/../../.venv-bench"
@@ -17,7 +18,7 @@ peer_url="${database_url%/*}/pgqueuer_peer"
 
 "$bin" fake-dingtalk --port 0 --accept-token bench-token --threads 1 >"$run_dir/fake-peer.out" 2>&1 &
 fake_pid=$!
-trap 'kill $fake_pid 2>/dev/null || true' EXIT
+trap 'stop_processes $fake_pid' EXIT
 for _ in $(seq 1 100); do grep -q "^listening on" "$run_dir/fake-peer.out" 2>/dev/null && break; sleep 0.1; done
 fake_url=$(sed -n 's/^listening on //p' "$run_dir/fake-peer.out")
 "$venv/bin/python" "$here/pgqueuer_peer.py" "$peer_url" "$fake_url" "$jobs"

@@ -52,3 +52,14 @@ free_port() {
   done
   return 1
 }
+
+# Stops the processes (SIGTERM, then SIGKILL after 10 s) and reaps them.
+stop_processes() {
+  local pid
+  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "$@"; do
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+}
