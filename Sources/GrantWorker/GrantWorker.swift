@@ -155,7 +155,7 @@ public final class GrantWorker: Sendable {
                 if wait > .zero { _ = sleepUnlessStopping(wait) }
                 if isStopping || pauseGate.active != nil {
                     // Not sent: hand the rest back without using an attempt.
-                    let resumeAt = pauseGate.active.map { Date().addingTimeInterval(ContinuousClock.now.duration(to: $0.until).secondsValue) }
+                    let resumeAt = pauseGate.active.map { Date().addingTimeInterval(ContinuousClock.now.duration(to: $0.until).seconds) }
                     release(Array(jobs[index...]), until: resumeAt ?? Date())
                     break
                 }
@@ -235,9 +235,12 @@ public final class GrantWorker: Sendable {
         let released = jobs.filter { inFlight.remove($0) }
         returnSlots(released.count)
         counters.update { $0.released += released.count }
-        completer.submit(released.map {
-            GrantJobOutcome(jobID: $0.id, attempt: $0.attempt, disposition: .released(at: until), startedAt: Date(), reachedAPI: false)
-        })
+        completer.submit(released.map { Self.handedBack($0, until: until) })
+    }
+
+    /// A job given back unsent: pending again from `until`, its attempt not used.
+    private static func handedBack(_ job: ClaimedGrantJob, until: Date) -> GrantJobOutcome {
+        GrantJobOutcome(jobID: job.id, attempt: job.attempt, disposition: .released(at: until), startedAt: Date(), reachedAPI: false)
     }
 
     // MARK: Shutdown
@@ -259,9 +262,7 @@ public final class GrantWorker: Sendable {
         if !unfinished.isEmpty {
             logger.warning("drain timeout: handing unfinished jobs back", metadata: ["jobs": "\(unfinished.count)"])
             counters.update { $0.released += unfinished.count }
-            completer.submit(unfinished.map {
-                GrantJobOutcome(jobID: $0.id, attempt: $0.attempt, disposition: .released(at: Date()), startedAt: Date(), reachedAPI: false)
-            })
+            completer.submit(unfinished.map { Self.handedBack($0, until: Date()) })
         }
         if !completer.stop(timeout: max(options.lease, .seconds(5))) {
             logger.error("could not write every outcome before exiting; their leases will expire and the jobs run again",

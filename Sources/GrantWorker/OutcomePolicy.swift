@@ -42,7 +42,7 @@ struct OutcomePolicy: Sendable {
                 httpStatus: result.httpStatus, errorCode: Self.storable(result.code, limit: 200),
                 errorMessage: Self.storable(result.message, limit: 1000), requestID: Self.storable(result.requestID, limit: 200))
         }
-        func later(_ delay: Duration) -> Date { now.addingTimeInterval(delay.secondsValue) }
+        func later(_ delay: Duration) -> Date { now.addingTimeInterval(delay.seconds) }
         let code = result.code ?? result.outcomeClass.rawValue
 
         switch result.outcomeClass {

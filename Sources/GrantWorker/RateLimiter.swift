@@ -1,3 +1,4 @@
+import GrantQueue
 import Synchronization
 
 /// Spaces API calls out to a rate, and adapts that rate to throttle answers:
@@ -33,7 +34,7 @@ public final class RateLimiter: Sendable {
         /// Calls per second over about the last second.
         mutating func observedRate(at now: ContinuousClock.Instant) -> Double {
             rollWindow(to: now)
-            let fraction = min(1, (now - windowStart).secondsValue)
+            let fraction = min(1, (now - windowStart).seconds)
             return Double(callsThisWindow) + Double(callsLastWindow) * (1 - fraction)
         }
     }
@@ -70,7 +71,7 @@ public final class RateLimiter: Sendable {
         return state.withLock { state in
             guard let rate = state.rate else { return Int.max }
             let backlog = max(.zero, now.duration(to: state.nextSlot))
-            return max(1, Int(((horizon - backlog).secondsValue * rate).rounded(.down)))
+            return max(1, Int(((horizon - backlog).seconds * rate).rounded(.down)))
         }
     }
 
@@ -92,7 +93,7 @@ public final class RateLimiter: Sendable {
         let now = ContinuousClock.now
         state.withLock { state in
             guard let rate = state.rate, now - state.lastIncrease >= .milliseconds(100) else { return }
-            let elapsed = (now - state.lastIncrease).secondsValue
+            let elapsed = (now - state.lastIncrease).seconds
             state.lastIncrease = now
             let grown = rate * (1 + 0.1 * elapsed)
             if let configuredRate {

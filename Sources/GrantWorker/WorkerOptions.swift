@@ -1,4 +1,5 @@
 import Foundation
+import GrantQueue
 
 /// How a worker process runs. Defaults suit one process against the real API.
 public struct WorkerOptions: Sendable {
@@ -84,18 +85,14 @@ public struct Backoff: Sendable {
     /// so that jobs that failed together do not come back together.
     public func delay(afterAttempt attempt: Int32, minimum: Duration = .zero) -> Duration {
         let exponent = Double(max(0, min(Int(attempt) - 1, 30)))
-        let raw = min(base.secondsValue * pow(2, exponent), maximum.secondsValue)
+        let raw = min(base.seconds * pow(2, exponent), maximum.seconds)
         let jittered = raw * Double.random(in: 0.5...1.0)
-        return .milliseconds(Int64(max(jittered, minimum.secondsValue) * 1000))
+        return .milliseconds(Int64(max(jittered, minimum.seconds) * 1000))
     }
 }
 
 extension Duration {
-    var secondsValue: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-
     var dispatchTimeInterval: DispatchTimeInterval {
-        .nanoseconds(Int(min(secondsValue * 1e9, Double(Int.max / 2))))
+        .nanoseconds(Int(min(seconds * 1e9, Double(Int.max / 2))))
     }
 }

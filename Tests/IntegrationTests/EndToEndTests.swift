@@ -8,39 +8,6 @@ import XCTest
 /// The built binary as separate worker processes, the fake API over real HTTP,
 /// and a real PostgreSQL.
 final class EndToEndTests: DatabaseTestCase {
-    private var fake: FakeDingTalkServer?
-
-    override func tearDown() {
-        if let fake {
-            let done = DispatchSemaphore(value: 0)
-            Task { try? await fake.shutdown(); done.signal() }
-            done.wait()
-        }
-        fake = nil
-        super.tearDown()
-    }
-
-    private func startFake(_ configure: (inout FakeDingTalkOptions) throws -> Void) async throws -> FakeDingTalkServer {
-        var options = FakeDingTalkOptions()
-        try configure(&options)
-        let server = try await FakeDingTalkServer.start(options: options, threads: 1)
-        fake = server
-        return server
-    }
-
-    private func workerEnvironment(_ server: FakeDingTalkServer) throws -> [String: String] {
-        [
-            "DATABASE_URL": try database.conninfo(),
-            "DINGTALK_BASE_URL": server.baseURL,
-            "DINGTALK_APP_KEY": server.state.options.appKey,
-            "DINGTALK_APP_SECRET": server.state.options.appSecret,
-            "LOG_LEVEL": "info",
-        ]
-    }
-
-
-    /// Waits (bounded) until `condition` holds, checking every 50 ms.
-
     func testTwoWorkersApplyEveryValidGrantOnceDespiteFaultsAndThrottling() async throws {
         let server = try await startFake { options in
             options.qps = 300

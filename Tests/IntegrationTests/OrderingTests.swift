@@ -23,12 +23,11 @@ final class OrderingTests: DatabaseTestCase {
     }
 
     func testFiftyKeysTimesTwentyJobsAreAppliedInIDOrderByThreeWorkersUnderFaults() async throws {
-        var options = FakeDingTalkOptions()
-        options.faults = try .init(parsing: "system.busy=0.2,reset=0.02")
-        options.latency = .milliseconds(2)
-        options.seed = 11
-        let server = try await FakeDingTalkServer.start(options: options, threads: 1)
-        defer { Task { try? await server.shutdown() } }
+        let server = try await startFake { options in
+            options.faults = try .init(parsing: "system.busy=0.2,reset=0.02")
+            options.latency = .milliseconds(2)
+            options.seed = 11
+        }
         try connection.query("""
             INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key)
             SELECT ARRAY['ding' || k], 'key' || k || '-seq' || s, 'ding' || k
@@ -36,10 +35,7 @@ final class OrderingTests: DatabaseTestCase {
             ORDER BY s, k
             """)
         try connection.query("INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id) SELECT ARRAY['dingfree'], 'free-' || g FROM generate_series(1, 100) g")
-        let environment = [
-            "DATABASE_URL": try database.conninfo(), "DINGTALK_BASE_URL": server.baseURL,
-            "DINGTALK_APP_KEY": options.appKey, "DINGTALK_APP_SECRET": options.appSecret,
-        ]
+        let environment = try workerEnvironment(server)
         let arguments = ["run", "--until-empty", "--concurrency", "16", "--backoff-base", "20ms", "--backoff-max", "200ms",
                          "--poll-interval", "100ms"]
         let workers = try (0..<3).map { _ in try startWorker(arguments, environment: environment) }

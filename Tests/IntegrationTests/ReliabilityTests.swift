@@ -8,43 +8,12 @@ import XCTest
 /// Attacks on real worker processes: kill -9, dropped database connections,
 /// a misconfigured app, bad configuration, and a search for leaked secrets.
 final class ReliabilityTests: DatabaseTestCase {
-    private var servers: [FakeDingTalkServer] = []
-
-    override func tearDown() {
-        let done = DispatchSemaphore(value: 0)
-        let servers = self.servers
-        Task {
-            for server in servers { try? await server.shutdown() }
-            done.signal()
-        }
-        done.wait()
-        self.servers = []
-        super.tearDown()
-    }
-
-    private func startFake(_ configure: (inout FakeDingTalkOptions) throws -> Void = { _ in }) async throws -> FakeDingTalkServer {
-        var options = FakeDingTalkOptions()
-        try configure(&options)
-        let server = try await FakeDingTalkServer.start(options: options, threads: 1)
-        servers.append(server)
-        return server
-    }
-
-    private func environment(_ server: FakeDingTalkServer, secret: String? = nil) throws -> [String: String] {
-        [
-            "DATABASE_URL": try database.conninfo(), "DINGTALK_BASE_URL": server.baseURL,
-            "DINGTALK_APP_KEY": server.state.options.appKey, "DINGTALK_APP_SECRET": secret ?? server.state.options.appSecret,
-        ]
-    }
-
-
-
     func testAKilledWorkersJobsAreTakenBackAfterTheLeaseAndDoneOnce() async throws {
         let hanging = try await startFake { $0.faults = try .init(parsing: "timeout=1") }
         let healthy = try await startFake()
         try insertJobs(5)
         let doomed = try startWorker(["run", "--concurrency", "5", "--lease", "2s", "--request-timeout", "60s"],
-                                     environment: try environment(hanging))
+                                     environment: try workerEnvironment(hanging))
         try waitUntil(timeout: .seconds(30), "the doomed worker to hold every job") {
             try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'running'") == 5 && hanging.state.stats.inFlight >= 5
         }
@@ -52,7 +21,7 @@ final class ReliabilityTests: DatabaseTestCase {
         _ = try doomed.wait(timeout: .seconds(10))
 
         let rescuer = try runWorker(["run", "--until-empty", "--lease", "2s", "--poll-interval", "100ms", "--backoff-max", "3s"],
-                                    environment: try environment(healthy), timeout: .seconds(60))
+                                    environment: try workerEnvironment(healthy), timeout: .seconds(60))
         XCTAssertEqual(rescuer.status, 0, rescuer.stderr)
         XCTAssertTrue(rescuer.stderr.contains("took back jobs"), rescuer.stderr)
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'succeeded' AND attempts = 2"), 5)
@@ -65,7 +34,7 @@ final class ReliabilityTests: DatabaseTestCase {
         let server = try await startFake { $0.latency = .milliseconds(100) }
         try insertJobs(600)
         let arguments = ["run", "--until-empty", "--concurrency", "4", "--lease", "3s", "--poll-interval", "100ms", "--backoff-max", "3s"]
-        let workers = try (0..<2).map { _ in try startWorker(arguments, environment: try environment(server)) }
+        let workers = try (0..<2).map { _ in try startWorker(arguments, environment: try workerEnvironment(server)) }
         let killer = try database.connect()
         var terminated = 0
         // Cut every worker connection ten times while they work.
@@ -106,7 +75,7 @@ final class ReliabilityTests: DatabaseTestCase {
         server.state.forceError(code)
         try insertJobs(20)
         let worker = try startWorker(["run", "--until-empty", "--concurrency", "4", "--config-probe-interval", "1s", "--quota-pause", "1s", "--poll-interval", "100ms",
-                                      "--backoff-max", "2s"], environment: try environment(server))
+                                      "--backoff-max", "2s"], environment: try workerEnvironment(server))
         try waitUntil(timeout: .seconds(30), "the pause to show in visibility_workers") {
             try count("SELECT count(*) FROM visibility_workers WHERE pause_reason LIKE '%\(code.code)%'") == 1
         }
@@ -163,7 +132,7 @@ final class ReliabilityTests: DatabaseTestCase {
         }
         try insertJobs(30)
         try connection.query("INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id) VALUES ('{not-a-corp}', 'u')")
-        var environment = try environment(server, secret: secret)
+        var environment = try workerEnvironment(server, secret: secret)
         environment["LOG_LEVEL"] = "trace"
         let run = try runWorker(["run", "--until-empty", "--backoff-base", "20ms", "--backoff-max", "200ms", "--poll-interval", "100ms"],
                                 environment: environment, timeout: .seconds(60))

@@ -1,3 +1,4 @@
+import FakeDingTalk
 import Foundation
 import GrantQueue
 import Logging
@@ -91,11 +92,43 @@ class DatabaseTestCase: XCTestCase {
         connection = try database.connect()
     }
 
+    private var fakeServers: [FakeDingTalkServer] = []
+
     override func tearDown() {
+        if !fakeServers.isEmpty {
+            let done = DispatchSemaphore(value: 0)
+            let servers = fakeServers
+            Task {
+                for server in servers { try? await server.shutdown() }
+                done.signal()
+            }
+            done.wait()
+            fakeServers = []
+        }
         connection?.close()
         database?.drop()
         connection = nil
         database = nil
+    }
+
+    /// Starts the fake API in this process for the test; it is shut down in `tearDown`.
+    func startFake(_ configure: (inout FakeDingTalkOptions) throws -> Void = { _ in }) async throws -> FakeDingTalkServer {
+        var options = FakeDingTalkOptions()
+        try configure(&options)
+        let server = try await FakeDingTalkServer.start(options: options, threads: 1)
+        fakeServers.append(server)
+        return server
+    }
+
+    /// What a worker process needs to reach this test's database and `server`
+    /// (with the app's credentials, or `secret` instead of the right one).
+    func workerEnvironment(_ server: FakeDingTalkServer, secret: String? = nil) throws -> [String: String] {
+        [
+            "DATABASE_URL": try database.conninfo(),
+            "DINGTALK_BASE_URL": server.baseURL,
+            "DINGTALK_APP_KEY": server.state.options.appKey,
+            "DINGTALK_APP_SECRET": secret ?? server.state.options.appSecret,
+        ]
     }
 
     /// The single number a `SELECT count(*) …` returns.
