@@ -45,14 +45,21 @@ public struct DingTalkErrorCode: Sendable, Hashable {
         message: "企业当月调用量已达上限")
     public static let systemBusy = DingTalkErrorCode(
         code: "system.busy", httpStatus: 500, outcomeClass: .transient, message: "系统繁忙")
+    /// A path or method the API does not have.
+    public static let notFound = DingTalkErrorCode(
+        code: "InvalidAction.NotFound", httpStatus: 404, outcomeClass: .terminal,
+        message: "Specified api is not found, please check your url and method.")
+
+    /// The error body's request id key: lowercase, unlike DingTalk's other JSON keys.
+    public static let requestIDKey = "requestid"
 
     public static let all: [DingTalkErrorCode] = [
         .invalidAuthentication, .missingAccessToken, .invalidClientIdOrSecret, .invalidParameter, .employeeNotExist,
         .profileNotExist, .exclusiveAccountLimit, .qpsLimitForAppKeyAndAPI, .qpsLimitForAPI, .qpmLimitForAppKeyAndAPI,
-        .accessTokenPermissionDenied, .ipNotInWhiteList, .apiCountLimitForOrg, .systemBusy,
+        .accessTokenPermissionDenied, .ipNotInWhiteList, .apiCountLimitForOrg, .systemBusy, .notFound,
     ]
 
-    static let byCode: [String: DingTalkErrorCode] = Dictionary(uniqueKeysWithValues: all.map { ($0.code, $0) })
+    public static let byCode: [String: DingTalkErrorCode] = Dictionary(uniqueKeysWithValues: all.map { ($0.code, $0) })
 
     /// The class of a code DingTalk sent; codes not in the table go by status:
     /// other 4xx codes are terminal, anything else is worth retrying.

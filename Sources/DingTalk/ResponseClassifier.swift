@@ -66,7 +66,7 @@ struct ResponseEnvelope: Decodable {
         result = try? container.decodeIfPresent(Bool.self, forKey: Key(stringValue: "result"))
         code = string("code")
         message = string("message")
-        requestID = string("requestid") ?? string("requestId")
+        requestID = string(DingTalkErrorCode.requestIDKey) ?? string("requestId")
         punish = string("punish")
     }
 }

@@ -44,15 +44,37 @@ public final class FakeDingTalkState: Sendable {
         var maxInFlight = 0
         var requests: [RecordedRequest] = []
         var forcedError: DingTalkErrorCode?
+        var scripted: [ScriptedReply] = []
         var callTimes: [Double] = []
         var appliedTimes: [Double] = []
     }
 
+    /// One exchange: the request as received and what the fake answered.
     struct RecordedRequest: Codable {
         let method: String
         let path: String
         let headers: [String: String]
         let body: String
+        /// The answer's status, or nil when the connection was reset or left hanging.
+        let status: Int?
+        /// The `x-acs-request-id` the answer carried.
+        let requestId: String?
+    }
+
+    /// An answer queued by `PUT /__fake/script` for the next grant call with a
+    /// valid token, ahead of every other rule: lets a test meet each error on demand.
+    struct ScriptedReply: Codable {
+        /// An error code; its status and message come from `DingTalkErrorCode.all`
+        /// unless given (a code not in the table needs `status`).
+        var code: String?
+        var status: Int?
+        var message: String?
+        /// `html` (the non-JSON 502 page) or `reset`, instead of `code`.
+        var fault: String?
+        /// Used in the `requestid` field and the `x-acs-request-id` header.
+        var requestId: String?
+        /// How many calls get this answer (default 1).
+        var times: Int?
     }
 
     public let options: FakeDingTalkOptions
@@ -66,13 +88,27 @@ public final class FakeDingTalkState: Sendable {
     // MARK: Routing
 
     public func reply(to request: FakeRequest) -> FakeReply {
+        let reply = route(request)
         if options.recordRequests, !request.path.hasPrefix("/__fake/") {
-            let headers = Dictionary(request.headers.map { ($0.0.lowercased(), $0.1) }, uniquingKeysWith: { $1 })
-            inner.withLock {
-                $0.requests.append(RecordedRequest(method: request.method, path: request.path, headers: headers,
-                                                   body: String(decoding: request.body, as: UTF8.self)))
-            }
+            record(request, reply: reply)
         }
+        return reply
+    }
+
+    private func record(_ request: FakeRequest, reply: FakeReply) {
+        let headers = Dictionary(request.headers.map { ($0.0.lowercased(), $0.1) }, uniquingKeysWith: { $1 })
+        var status: Int?
+        var requestID: String?
+        if case .respond(let code, let replyHeaders, _, _) = reply {
+            status = code
+            requestID = replyHeaders.first { $0.0.lowercased() == DingTalkAPI.requestIDHeader }?.1
+        }
+        let recorded = RecordedRequest(method: request.method, path: request.path, headers: headers,
+                                       body: String(decoding: request.body, as: UTF8.self), status: status, requestId: requestID)
+        inner.withLock { $0.requests.append(recorded) }
+    }
+
+    private func route(_ request: FakeRequest) -> FakeReply {
         let path = request.path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.path
         switch (request.method, path) {
         case ("POST", DingTalkAPI.accessTokenPath):
@@ -87,8 +123,12 @@ public final class FakeDingTalkState: Sendable {
             return json(200, requestsJSON())
         case ("GET", "/__fake/timeline"):
             return json(200, timelineJSON())
+        case ("GET", "/__fake/error-codes"):
+            return json(200, errorCodesJSON())
+        case ("PUT", "/__fake/script"):
+            return script(request)
         default:
-            return error(status: 404, code: "InvalidAction.NotFound", message: "Specified api is not found, please check your url and method.")
+            return error(.notFound)
         }
     }
 
@@ -136,6 +176,9 @@ public final class FakeDingTalkState: Sendable {
             return known.appKey
         }
         guard let appKey else { return error(.invalidAuthentication) }
+        if let scripted = nextScriptedReply() {
+            return answer(scripted)
+        }
         // Parameters are checked before throttling and faults, so a bad job is refused
         // on its first attempt whatever else is going on (tests rely on that).
         guard let grant = try? JSONDecoder().decode(VisibilityGrant.self, from: Data(request.body)) else {
@@ -156,8 +199,7 @@ public final class FakeDingTalkState: Sendable {
         case .reset?: count("reset"); return .reset
         case .html?:
             count("html")
-            return .respond(status: 502, headers: [("Content-Type", "text/html"), (DingTalkAPI.requestIDHeader, requestID())],
-                            body: Array("<html><body><h1>502 Bad Gateway</h1></body></html>".utf8), delay: options.latency)
+            return htmlPage(requestID: requestID(), delay: options.latency)
         case nil: break
         }
         inner.withLock {
@@ -222,6 +264,48 @@ public final class FakeDingTalkState: Sendable {
         return nil
     }
 
+    // MARK: Scripted answers
+
+    /// `PUT /__fake/script` with a JSON array of `ScriptedReply`: replaces the queue
+    /// (`[]` empties it). Refuses entries it could not answer, naming the first.
+    private func script(_ request: FakeRequest) -> FakeReply {
+        guard let entries = try? JSONDecoder().decode([ScriptedReply].self, from: Data(request.body)) else {
+            return error(status: 400, code: "invalid.param", message: "expected a JSON array of {code|fault, status, message, requestId, times}")
+        }
+        for (index, entry) in entries.enumerated() {
+            let known = entry.code.flatMap { DingTalkErrorCode.byCode[$0] }
+            let valid = switch (entry.code, entry.fault) {
+            case (let code?, nil): !code.isEmpty && (known != nil || entry.status != nil)
+            case (nil, let fault?): fault == "html" || fault == "reset"
+            default: false
+            }
+            guard valid, (entry.times ?? 1) >= 1, entry.status.map({ (100...599).contains($0) }) ?? true else {
+                return error(status: 400, code: "invalid.param",
+                             message: "entry \(index): give a code from the table (or a code and a status), or fault html/reset; times >= 1")
+            }
+        }
+        let queue = entries.flatMap { Array(repeating: $0, count: $0.times ?? 1) }
+        inner.withLock { $0.scripted = queue }
+        return json(200, #"{"scripted":\#(queue.count)}"#)
+    }
+
+    private func nextScriptedReply() -> ScriptedReply? {
+        inner.withLock { $0.scripted.isEmpty ? nil : $0.scripted.removeFirst() }
+    }
+
+    private func answer(_ scripted: ScriptedReply) -> FakeReply {
+        let requestID = scripted.requestId ?? requestID()
+        switch scripted.fault {
+        case "html"?: count("html"); return htmlPage(requestID: requestID, delay: options.latency)
+        case "reset"?: count("reset"); return .reset
+        default: break
+        }
+        let code = scripted.code ?? ""
+        let known = DingTalkErrorCode.byCode[code]
+        return error(status: scripted.status ?? known?.httpStatus ?? 400, code: code,
+                     message: scripted.message ?? known?.message ?? code, requestID: requestID, delay: options.latency)
+    }
+
     /// Makes every grant call answer `code` (a misconfigured app, a used-up quota)
     /// until called again with `nil`.
     public func forceError(_ code: DingTalkErrorCode?) {
@@ -254,8 +338,8 @@ public final class FakeDingTalkState: Sendable {
         inner.withLock { String(format: "%08llX-%04llX-%012llX", $0.random.next() & 0xFFFF_FFFF, $0.random.next() & 0xFFFF, $0.random.next() & 0xFFFF_FFFF_FFFF) }
     }
 
-    private func jsonHeaders() -> [(String, String)] {
-        [("Content-Type", "application/json;charset=utf-8"), (DingTalkAPI.requestIDHeader, requestID())]
+    private func jsonHeaders(requestID: String? = nil) -> [(String, String)] {
+        [("Content-Type", "application/json;charset=utf-8"), (DingTalkAPI.requestIDHeader, requestID ?? self.requestID())]
     }
 
     private func json(_ status: Int, _ body: String) -> FakeReply {
@@ -268,13 +352,20 @@ public final class FakeDingTalkState: Sendable {
 
     /// DingTalk's error shape: `{"code","message","requestid"}` (lowercase `requestid`)
     /// plus the same id in `x-acs-request-id`.
-    private func error(status: Int, code: String, message: String, delay: Duration = .zero) -> FakeReply {
+    private func error(status: Int, code: String, message: String, requestID: String? = nil, delay: Duration = .zero) -> FakeReply {
         count(code)
-        let headers = jsonHeaders()
-        let body: [String: String] = ["code": code, "message": message, "requestid": headers[1].1]
+        let id = requestID ?? self.requestID()
+        let body: [String: String] = ["code": code, "message": message, DingTalkErrorCode.requestIDKey: id]
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return .respond(status: status, headers: headers, body: Array((try? encoder.encode(body)) ?? Data()), delay: delay)
+        return .respond(status: status, headers: jsonHeaders(requestID: id), body: Array((try? encoder.encode(body)) ?? Data()),
+                        delay: delay)
+    }
+
+    /// What a proxy, or DingTalk's ban, answers: not JSON at all.
+    private func htmlPage(requestID: String, delay: Duration) -> FakeReply {
+        .respond(status: 502, headers: [("Content-Type", "text/html"), (DingTalkAPI.requestIDHeader, requestID)],
+                 body: Array("<html><body><h1>502 Bad Gateway</h1></body></html>".utf8), delay: delay)
     }
 
     // MARK: Introspection
@@ -325,6 +416,22 @@ public final class FakeDingTalkState: Sendable {
             })
         }
         return String(decoding: (try? JSONEncoder().encode(timeline)) ?? Data(), as: UTF8.self)
+    }
+
+    /// The error table the fake answers from, for conformance checks that must cover every row.
+    private func errorCodesJSON() -> String {
+        struct Row: Encodable {
+            let code: String
+            let httpStatus: Int
+            let message: String
+            let outcomeClass: String
+        }
+        let rows = DingTalkErrorCode.all.map {
+            Row(code: $0.code, httpStatus: $0.httpStatus, message: $0.message, outcomeClass: $0.outcomeClass.rawValue)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(rows)) ?? Data(), as: UTF8.self)
     }
 
     private func requestsJSON() -> String {

@@ -18,7 +18,12 @@ struct CommonOptions: ParsableArguments {
     var logLevel: String?
 
     func makeLogger(label: String = "visibility-worker") throws -> Logger {
-        let name = logLevel ?? ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info"
+        try Self.makeLogger(level: logLevel, label: label)
+    }
+
+    /// A logger at `level`, else LOG_LEVEL, else info.
+    static func makeLogger(level: String?, label: String = "visibility-worker") throws -> Logger {
+        let name = level ?? ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: name.lowercased()) else {
             throw ValidationError("--log-level / LOG_LEVEL: unknown level '\(name)'")
         }

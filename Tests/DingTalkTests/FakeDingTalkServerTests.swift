@@ -1,6 +1,7 @@
 import DingTalk
 import FakeDingTalk
 import Foundation
+import NIOHTTP1
 import XCTest
 
 /// The fake answers as DESIGN.md section 1 says the real API does.
@@ -149,6 +150,40 @@ final class FakeDingTalkServerTests: XCTestCase {
             XCTAssertEqual(Set(first.keys), ["toCorpIds", "optUserId"], "empty fields must be left out")
             let second = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(recorded[1].body.utf8)) as? [String: Any])
             XCTAssertEqual(second["fields"] as? [String], ["mobile", "status"])
+        }
+    }
+
+    func testScriptedAnswersComeFirstThenNormalService() async throws {
+        var options = FakeDingTalkOptions()
+        options.staticTokens = ["tok"]
+        options.recordRequests = true
+        try await withFakeServer(options) { server, transport in
+            func admin(_ method: HTTPMethod, _ path: String, _ body: String = "") async throws -> TransportResponse {
+                try await transport.send(TransportRequest(method: method, url: server.baseURL + path, headers: [], body: Array(body.utf8)))
+            }
+            let refused = try await admin(.PUT, "/__fake/script", #"[{"code":"not.in.the.table"}]"#)
+            XCTAssertEqual(refused.status, 400, "a code outside the table needs a status")
+            let scripted = try await admin(.PUT, "/__fake/script",
+                                           #"[{"code":"Forbidden.AccessDenied.ApiCountLimitForOrg","requestId":"R-1","times":2},{"code":"x.y","status":418}]"#)
+            XCTAssertEqual(scripted.status, 200)
+
+            let client = DingTalkClient(baseURL: server.baseURL, tokenProvider: StaticAccessTokenProvider(token: "tok"), transport: transport)
+            let grant = VisibilityGrant(toCorpIds: ["ding1"], optUserId: "u")
+            let results = [await client.apply(grant), await client.apply(grant), await client.apply(grant), await client.apply(grant)]
+            XCTAssertEqual(results.map(\.outcomeClass), [.quota, .quota, .terminal, .success])
+            XCTAssertEqual(results.map(\.httpStatus), [403, 403, 418, 200])
+            XCTAssertEqual(results.prefix(2).map(\.requestID), ["R-1", "R-1"])
+            XCTAssertEqual(server.state.applied, [grant], "scripted answers apply nothing")
+
+            struct Recorded: Decodable { let status: Int?; let requestId: String? }
+            let listing = try await admin(.GET, "/__fake/requests")
+            let recorded = try JSONDecoder().decode([Recorded].self, from: Data(listing.body))
+            XCTAssertEqual(recorded.map(\.status), [403, 403, 418, 200])
+            XCTAssertEqual(recorded.map(\.requestId), results.map(\.requestID), "the record holds the id each answer carried")
+
+            struct Row: Decodable { let code: String; let httpStatus: Int; let outcomeClass: String }
+            let table = try JSONDecoder().decode([Row].self, from: Data(try await admin(.GET, "/__fake/error-codes").body))
+            XCTAssertEqual(table.map(\.code), DingTalkErrorCode.all.map(\.code))
         }
     }
 }

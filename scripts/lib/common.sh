@@ -12,12 +12,16 @@ ensure_packages() {
   [ -f /usr/include/postgresql/libpq-fe.h ] || pkg-config --exists libpq 2>/dev/null || missing+=(libpq-dev)
   command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
   [ ${#missing[@]} -eq 0 ] && return 0
-  say "installing ${missing[*]} ..."
+  apt_install "${missing[@]}"
+  # Debian's postgresql package starts a system cluster; ours are private, so leave it be.
+}
+
+apt_install() {
+  say "installing $* ..."
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  # Debian's postgresql package starts a system cluster; ours are private, so leave it be.
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
 # The folder holding initdb/pg_ctl/postgres (Debian keeps them off PATH).
@@ -62,4 +66,16 @@ stop_processes() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
+}
+
+# Makes sure `python3 -m venv` works (Debian splits it into python3-venv).
+ensure_python_venv() {
+  local probe
+  probe=$(mktemp -d)
+  if python3 -m venv "$probe/venv" >/dev/null 2>&1; then
+    rm -rf "$probe"
+    return 0
+  fi
+  rm -rf "$probe"
+  apt_install python3 python3-venv
 }
