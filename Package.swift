@@ -18,6 +18,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         // TLS settings for that client (certificate verification on by default).
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
+        // Metrics facade: the engine counts and times through it, whatever the backend.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.4.1"),
+        // The backend for `run --metrics-port`: Prometheus text format.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The C layer: libpq as a Swift module, plus the few macros Swift cannot import.
@@ -52,6 +56,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // A local stand-in for the DingTalk API, with fault injection.
@@ -73,6 +78,18 @@ let package = Package(
                 "DingTalk",
                 "Postgres",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
+        // `run --metrics-port`: Prometheus text at /metrics and a health check at /healthz.
+        .target(
+            name: "MetricsEndpoint",
+            dependencies: [
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // The command line, kept thin: parsing flags and printing results.
@@ -83,6 +100,7 @@ let package = Package(
                 "GrantWorker",
                 "DingTalk",
                 "FakeDingTalk",
+                "MetricsEndpoint",
                 "Postgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

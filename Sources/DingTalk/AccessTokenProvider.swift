@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 
 /// Supplies the `x-acs-dingtalk-access-token` for API calls.
@@ -48,8 +49,9 @@ public actor AppAccessTokenProvider: AccessTokenProvider {
     private let now: @Sendable () -> ContinuousClock.Instant
     private var cached: CachedToken?
     private var refresh: Task<CachedToken, any Error>?
-    /// How many tokens were fetched (for metrics and tests).
+    /// How many tokens were fetched (for tests; `visibility_token_refreshes_total` for operators).
     public private(set) var fetchCount = 0
+    private let fetches = Counter(label: "visibility_token_refreshes_total")
 
     /// `now` is for tests that need time to pass without waiting for it.
     public init(appKey: String, appSecret: String, baseURL: String, transport: any HTTPTransport,
@@ -68,6 +70,7 @@ public actor AppAccessTokenProvider: AccessTokenProvider {
             task = refresh
         } else {
             fetchCount += 1
+            fetches.increment()
             task = Task { [appKey, appSecret, url, transport, now] in
                 try await Self.fetch(appKey: appKey, appSecret: appSecret, url: url, transport: transport, now: now)
             }

@@ -64,20 +64,23 @@ extension GrantQueue {
 
     /// Inserts many jobs in one transaction through COPY: all of them or, on any
     /// error, none. Rows whose idempotency key is taken (in the table or earlier
-    /// in `jobs`) are skipped.
-    public func enqueue(contentsOf jobs: [NewGrantJob]) throws -> BulkEnqueueResult {
-        try connection.transaction { connection in
+    /// in `jobs`) are skipped. `progress` hears how many rows were sent so far,
+    /// every few thousand rows.
+    public func enqueue(contentsOf jobs: [NewGrantJob], progress: (Int) -> Void = { _ in }) throws -> BulkEnqueueResult {
+        try withoutActuallyEscaping(progress) { progress in try connection.transaction { connection in
             try connection.query(Self.createStagingTable)
             let rows = jobs.lazy.enumerated().map { index, job -> [String?] in
-                [
+                if index % 5000 == 0 { progress(index) }
+                return [
                     String(index), job.toCorpIds.postgresText, job.optUserId, job.fields.postgresText,
                     job.idempotencyKey, job.orderingKey, String(job.priority), job.runAt?.postgresText,
                     String(job.maxAttempts),
                 ]
             }
             try connection.copyFrom(Self.copyIntoStaging, rows: rows)
+            progress(jobs.count)
             let inserted = try connection.query(Self.moveFromStaging).affectedRows
             return BulkEnqueueResult(submitted: jobs.count, inserted: inserted)
-        }
+        } }
     }
 }

@@ -18,9 +18,31 @@ extension GrantQueue {
         ORDER BY count(*) DESC, last_error_code, state
         """
 
+    static let countDueJobs = PostgresStatement(
+        name: "grant_jobs_count_due",
+        sql: "SELECT count(*)::bigint FROM visibility_grant_jobs WHERE state = 'pending' AND run_at <= now()"
+    )
+
+    /// Pending jobs that are due now: the backlog (for the queue-depth metric).
+    public func dueJobCount() throws -> Int {
+        try connection.query(Self.countDueJobs).first?.decode(0, as: Int.self) ?? 0
+    }
+
+    /// Over the last hour, so the index on finished_at keeps it cheap on a long audit trail.
+    static let recentActivity = """
+        SELECT count(*) FILTER (WHERE outcome = 'succeeded' AND finished_at > now() - interval '1 minute')::bigint,
+               count(*) FILTER (WHERE outcome = 'failed' AND finished_at > now() - interval '1 minute')::bigint,
+               count(*) FILTER (WHERE outcome IN ('retry', 'lease_expired') AND finished_at > now() - interval '1 minute')::bigint,
+               count(*) FILTER (WHERE outcome = 'succeeded')::bigint,
+               count(*) FILTER (WHERE outcome = 'failed')::bigint,
+               count(*) FILTER (WHERE outcome IN ('retry', 'lease_expired'))::bigint
+        FROM visibility_grant_attempts
+        WHERE finished_at > now() - interval '1 hour'
+        """
+
     static let listLiveWorkers = """
         SELECT id, host, pid, started_at, extract(epoch FROM now() - heartbeat_at)::float8, in_flight,
-               pause_reason, paused_until
+               pause_reason, paused_until, paused_since
         FROM visibility_workers
         WHERE heartbeat_at > now() - make_interval(secs => $1::float8)
         ORDER BY host, pid, id
@@ -44,12 +66,18 @@ extension GrantQueue {
             QueueStats.Worker(
                 id: try row.decode(0), host: try row.decode(1), pid: try row.decode(2),
                 startedAt: try row.decode(3), heartbeatAgeSeconds: try row.decode(4), inFlight: try row.decode(5),
-                pauseReason: try row.decode(6), pausedUntil: try row.decode(7)
+                pauseReason: try row.decode(6), pausedUntil: try row.decode(7), pausedSince: try row.decode(8)
             )
+        }
+        var lastMinute = QueueStats.Activity()
+        var lastHour = QueueStats.Activity()
+        if let row = try connection.query(Self.recentActivity).first {
+            lastMinute = QueueStats.Activity(succeeded: try row.decode(0), failed: try row.decode(1), retried: try row.decode(2))
+            lastHour = QueueStats.Activity(succeeded: try row.decode(3), failed: try row.decode(4), retried: try row.decode(5))
         }
         return QueueStats(
             countsByState: counts, scheduledPending: scheduled, oldestPendingAgeSeconds: oldest,
-            errorCodes: codes, workers: workers
+            lastMinute: lastMinute, lastHour: lastHour, errorCodes: codes, workers: workers
         )
     }
 }

@@ -15,7 +15,8 @@ extension GrantQueue {
         sql: """
             UPDATE visibility_workers
             SET heartbeat_at = now(), in_flight = $2, pause_reason = $3,
-                paused_until = now() + make_interval(secs => $4::float8)
+                paused_until = now() + make_interval(secs => $4::float8),
+                paused_since = CASE WHEN $3::text IS NULL THEN NULL ELSE coalesce(paused_since, now()) END
             WHERE id = $1
             """
     )

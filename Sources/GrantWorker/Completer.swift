@@ -26,17 +26,19 @@ final class Completer: Sendable {
     private let inFlight: InFlightJobs
     private let pauseGate: PauseGate
     private let health: DatabaseHealth
+    private let metrics: WorkerMetrics
     private let logger: Logger
     private let host: String
     private let pid: Int32
 
     init(configuration: PostgresConfiguration, options: WorkerOptions, inFlight: InFlightJobs, pauseGate: PauseGate,
-         health: DatabaseHealth, logger: Logger, host: String, pid: Int32) {
+         health: DatabaseHealth, metrics: WorkerMetrics, logger: Logger, host: String, pid: Int32) {
         self.configuration = configuration
         self.options = options
         self.inFlight = inFlight
         self.pauseGate = pauseGate
         self.health = health
+        self.metrics = metrics
         self.logger = logger
         self.host = host
         self.pid = pid
@@ -145,6 +147,10 @@ final class Completer: Sendable {
                 if heartbeatRequested.exchange(false, ordering: .acquiring) || ContinuousClock.now >= nextHeartbeat {
                     try active.heartbeat(workerID: options.workerID, host: host, pid: pid, report: report())
                     try active.extendLeases(jobIDs: inFlight.ids + unwrittenJobIDs, workerID: options.workerID, lease: options.lease)
+                    if options.reportQueueDepth {
+                        metrics.queueDepth.record(try active.dueJobCount())
+                        metrics.callsInFlight.record(inFlight.count)
+                    }
                     let rescued = try active.rescueExpiredLeases()
                     if !rescued.isEmpty {
                         logger.warning("took back jobs whose worker stopped renewing its lease", metadata: ["jobs": "\(rescued.count)"])

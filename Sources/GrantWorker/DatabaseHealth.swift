@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import Synchronization
 
@@ -7,10 +8,12 @@ final class DatabaseHealth: Sendable {
     private struct State {
         var failing = false
         var consecutiveFailures = 0
+        var lastError = ""
     }
 
     private let state = Mutex(State())
     private let logger: Logger
+    private let reconnects = Counter(label: "visibility_database_reconnects_total")
 
     init(logger: Logger) {
         self.logger = logger
@@ -19,7 +22,7 @@ final class DatabaseHealth: Sendable {
     /// Records a failure and returns how long to wait before the next try.
     func failed(_ error: any Error, during activity: String) -> Duration {
         let (isNew, failures) = state.withLock { state in
-            defer { state.failing = true; state.consecutiveFailures += 1 }
+            defer { state.failing = true; state.consecutiveFailures += 1; state.lastError = "\(error)" }
             return (!state.failing, state.consecutiveFailures + 1)
         }
         if isNew {
@@ -35,6 +38,14 @@ final class DatabaseHealth: Sendable {
             defer { state.failing = false; state.consecutiveFailures = 0 }
             return state.failing
         }
-        if recovered { logger.notice("database reachable again") }
+        if recovered {
+            reconnects.increment()
+            logger.notice("database reachable again")
+        }
+    }
+
+    /// The last error while failing; `nil` while the database answers.
+    var problem: String? {
+        state.withLock { $0.failing ? "database unavailable (\($0.lastError))" : nil }
     }
 }

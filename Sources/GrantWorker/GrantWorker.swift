@@ -19,6 +19,7 @@ import Synchronization
 public final class GrantWorker: Sendable {
     public let options: WorkerOptions
     public let counters = WorkerCounters()
+    let metrics = WorkerMetrics()
     let configuration: PostgresConfiguration
     let client: DingTalkClient
     let logger: Logger
@@ -30,6 +31,7 @@ public final class GrantWorker: Sendable {
     let policy: OutcomePolicy
     let health: DatabaseHealth
     let completer: Completer
+    let pruner: Pruner?
     private let stopRequested = Atomic<Int>(0)
     private let stopSignal = DispatchSemaphore(value: 0)
 
@@ -44,8 +46,12 @@ public final class GrantWorker: Sendable {
         health = DatabaseHealth(logger: logger)
         let host = ProcessInfo.processInfo.hostName
         completer = Completer(configuration: database, options: options, inFlight: inFlight, pauseGate: pauseGate, health: health,
-                              logger: logger, host: host, pid: ProcessInfo.processInfo.processIdentifier)
+                              metrics: metrics, logger: logger, host: host, pid: ProcessInfo.processInfo.processIdentifier)
+        pruner = options.retention.map { Pruner(configuration: database, retention: $0, interval: options.pruneInterval, logger: logger) }
     }
+
+    /// Why the worker cannot use its database right now; `nil` while it can (for `/healthz`).
+    public var databaseProblem: String? { health.problem }
 
     /// First call: stop claiming and drain. Second call: stop waiting for in-flight calls.
     public func requestStop() {
@@ -64,6 +70,7 @@ public final class GrantWorker: Sendable {
         try queue.registerWorker(id: options.workerID, host: ProcessInfo.processInfo.hostName,
                                  pid: ProcessInfo.processInfo.processIdentifier)
         completer.start()
+        pruner?.start()
         logger.notice("worker started", metadata: [
             "worker_id": "\(options.workerID)", "concurrency": "\(options.concurrency)",
             "qps": "\(options.qps.map { String($0) } ?? "unlimited")", "batch_size": "\(options.batchSize)",
@@ -72,6 +79,7 @@ public final class GrantWorker: Sendable {
         produce(queue)
 
         logger.notice("draining", metadata: ["in_flight": "\(inFlight.count)"])
+        pruner?.stop(timeout: .seconds(5))
         drain()
         let totals = counters.snapshot
         logger.notice("worker stopped", metadata: [
@@ -141,6 +149,9 @@ public final class GrantWorker: Sendable {
             }
             inFlight.add(jobs)
             counters.update { $0.claimed += jobs.count }
+            metrics.claimed.increment(by: jobs.count)
+            metrics.callsInFlight.record(inFlight.count)
+            metrics.allowedRate.record(rateLimiter.currentRate ?? 0)
             for (index, job) in jobs.enumerated() {
                 if let fleetLimiter {
                     do {
@@ -192,7 +203,10 @@ public final class GrantWorker: Sendable {
         let grant = VisibilityGrant(toCorpIds: job.toCorpIds, optUserId: job.optUserId, fields: job.fields)
         let startedAt = Date()
         Task { [self] in
+            let clockStart = ContinuousClock.now
             let result = await client.apply(grant)
+            let elapsed = (ContinuousClock.now - clockStart).components
+            metrics.callDuration.recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
             finish(job, result: result, startedAt: startedAt)
             slots.signal()
         }
@@ -202,6 +216,7 @@ public final class GrantWorker: Sendable {
         let (outcome, action) = policy.decide(result, job: job, startedAt: startedAt)
         // Released at shutdown while the call ran: the job is no longer ours to complete.
         guard inFlight.remove(job, then: { completer.submit(outcome) }) else { return }
+        metrics.callsInFlight.record(inFlight.count)
         if action == .none || action == .slowDown, pauseGate.answeredNormally() {
             logger.notice("resuming calls: DingTalk answered normally")
             completer.requestHeartbeat()
@@ -212,6 +227,7 @@ public final class GrantWorker: Sendable {
         case .slowDown:
             rateLimiter.throttled()
             counters.update { $0.throttled += 1 }
+            metrics.throttled.increment()
         case .pause(let duration, let reason):
             if pauseGate.pause(for: duration, reason: reason) {
                 logger.error("pausing API calls", metadata: ["reason": "\(reason)", "for": "\(duration)"])
@@ -226,6 +242,12 @@ public final class GrantWorker: Sendable {
             case .released: counters.released += 1
             }
         }
+        switch outcome.disposition {
+        case .succeeded: metrics.succeeded.increment()
+        case .failed: metrics.failed(code: outcome.errorCode)
+        case .retry: metrics.retried(code: outcome.errorCode)
+        case .released: metrics.released.increment()
+        }
         if case .failed = outcome.disposition {
             logger.debug("job failed", metadata: ["job_id": "\(job.id)", "code": "\(outcome.errorCode ?? "-")"])
         }
@@ -235,6 +257,7 @@ public final class GrantWorker: Sendable {
         let released = jobs.filter { inFlight.remove($0) }
         returnSlots(released.count)
         counters.update { $0.released += released.count }
+        metrics.released.increment(by: released.count)
         completer.submit(released.map { Self.handedBack($0, until: until) })
     }
 
@@ -262,6 +285,7 @@ public final class GrantWorker: Sendable {
         if !unfinished.isEmpty {
             logger.warning("drain timeout: handing unfinished jobs back", metadata: ["jobs": "\(unfinished.count)"])
             counters.update { $0.released += unfinished.count }
+            metrics.released.increment(by: unfinished.count)
             completer.submit(unfinished.map { Self.handedBack($0, until: Date()) })
         }
         if !completer.stop(timeout: max(options.lease, .seconds(5))) {

@@ -31,6 +31,12 @@ public struct WorkerOptions: Sendable {
     public var quotaPause: Duration = .seconds(600)
     /// Pause after a ban answer (DingTalk bans an IP for 5 minutes).
     public var banPause: Duration = .seconds(300)
+    /// Read the backlog with each heartbeat, for the queue-depth metric (costs a count per heartbeat).
+    public var reportQueueDepth = false
+    /// With a value: delete finished jobs older than this, periodically, one worker of the fleet at a time.
+    public var retention: Duration?
+    /// How often a worker with `retention` tries to prune.
+    public var pruneInterval: Duration = .seconds(600)
 
     public init(workerID: String = WorkerOptions.defaultWorkerID()) {
         self.workerID = workerID

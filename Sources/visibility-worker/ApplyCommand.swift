@@ -37,14 +37,13 @@ struct ApplyCommand: AsyncParsableCommand {
     @Flag(help: "Print the answer as one JSON object.")
     var json = false
 
-    @Option(help: "Log level for this command's own messages. (env: LOG_LEVEL)")
-    var logLevel: String?
+    @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
         let job = NewGrantJob(toCorpIds: corpIDs, optUserId: optUserID, fields: fields)
         let problems = job.problems()
         guard problems.isEmpty else { throw CommandError(problems.joined(separator: "\n")) }
-        let logger = try CommonOptions.makeLogger(level: logLevel)
+        let logger = try logging.makeLogger()
         let (client, transport) = try dingTalk.makeClient(connections: 1, logger: logger)
         let result = await client.apply(VisibilityGrant(toCorpIds: corpIDs, optUserId: optUserID, fields: fields))
         try? await transport.shutdown()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import Logging
 import Postgres
 
@@ -14,23 +15,10 @@ struct CommonOptions: ParsableArguments {
     )
     var databaseURL: String?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. (env: LOG_LEVEL)")
-    var logLevel: String?
+    @OptionGroup var logging: LoggingOptions
 
     func makeLogger(label: String = "visibility-worker") throws -> Logger {
-        try Self.makeLogger(level: logLevel, label: label)
-    }
-
-    /// A logger at `level`, else LOG_LEVEL, else info.
-    static func makeLogger(level: String?, label: String = "visibility-worker") throws -> Logger {
-        let name = level ?? ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info"
-        guard let level = Logger.Level(rawValue: name.lowercased()) else {
-            throw ValidationError("--log-level / LOG_LEVEL: unknown level '\(name)'")
-        }
-        LoggingBootstrap.once()
-        var logger = Logger(label: label)
-        logger.logLevel = level
-        return logger
+        try logging.makeLogger(label: label)
     }
 
     func connect(logger: Logger) throws -> PostgresConnection {
@@ -39,8 +27,47 @@ struct CommonOptions: ParsableArguments {
     }
 }
 
-/// swift-log may be bootstrapped once per process.
+/// How and how much a command logs (always to standard error).
+struct LoggingOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. (env: LOG_LEVEL; default info)")
+    var logLevel: String?
+
+    @Option(help: "Log lines as text (for people) or json (one object per line, for log shippers). (env: LOG_FORMAT; default text)")
+    var logFormat: String?
+
+    func makeLogger(label: String = "visibility-worker") throws -> Logger {
+        let environment = ProcessInfo.processInfo.environment
+        let levelName = logLevel ?? environment["LOG_LEVEL"] ?? "info"
+        guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
+            throw ValidationError("--log-level / LOG_LEVEL: unknown level '\(levelName)'")
+        }
+        let formatName = logFormat ?? environment["LOG_FORMAT"].flatMap { $0.isEmpty ? nil : $0 } ?? "text"
+        guard let format = LogFormat(rawValue: formatName.lowercased()) else {
+            throw ValidationError("--log-format / LOG_FORMAT: expected text or json, not '\(formatName)'")
+        }
+        LoggingBootstrap.once(format: format)
+        var logger = Logger(label: label)
+        logger.logLevel = level
+        return logger
+    }
+}
+
+enum LogFormat: String {
+    case text, json
+}
+
+/// swift-log may be bootstrapped once per process; the first format asked for wins.
 enum LoggingBootstrap {
-    private static let done: Void = LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
-    static func once() { _ = done }
+    private static let done = Mutex(false)
+
+    static func once(format: LogFormat) {
+        done.withLock { done in
+            guard !done else { return }
+            done = true
+            switch format {
+            case .text: LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
+            case .json: LoggingSystem.bootstrap { label in JSONLogHandler(label: label) }
+            }
+        }
+    }
 }

@@ -122,7 +122,9 @@ struct EnqueueCommand: ParsableCommand {
             return
         }
         let queue = GrantQueue(connection: try common.connect(logger: logger))
-        let result = try queue.enqueue(contentsOf: jobs)
+        let progress = TerminalProgress("enqueue")
+        let result = try queue.enqueue(contentsOf: jobs) { sent in progress.update(sent, detail: "of \(jobs.count)") }
+        progress.finish()
         let elapsed = (ContinuousClock.now - started).seconds
         let rate = elapsed > 0 ? Int(Double(result.submitted) / elapsed) : 0
         print("enqueued \(result.inserted) of \(result.submitted) jobs (\(result.duplicates) duplicate idempotency keys skipped) in \(String(format: "%.2f", elapsed)) s, \(rate) rows/s")

@@ -24,7 +24,8 @@ struct MigrateCommand: ParsableCommand {
         let logger = try common.makeLogger()
         let directory = try SchemaMigrator.locateDirectory(
             explicit: migrationsDir ?? ProcessInfo.processInfo.environment["VISIBILITY_WORKER_MIGRATIONS_DIR"],
-            executablePath: CommandLine.arguments[0]
+            // The real file, not argv[0]: a bare name found through PATH must still find the sql/ beside it.
+            executablePath: Bundle.main.executableURL?.path ?? CommandLine.arguments[0]
         )
         let migrator = try SchemaMigrator(directory: directory, logger: logger)
         let connection = try common.connect(logger: logger)

@@ -3,6 +3,7 @@ import DingTalk
 import Foundation
 import GrantWorker
 import Logging
+import MetricsEndpoint
 import Postgres
 
 struct RunCommand: AsyncParsableCommand {
@@ -18,7 +19,11 @@ struct RunCommand: AsyncParsableCommand {
             Examples:
               DINGTALK_APP_KEY=ding... DINGTALK_APP_SECRET_FILE=/run/secrets/dingtalk \\
                   visibility-worker run --concurrency 16 --qps 20
+              visibility-worker run --global-qps 20 --metrics-port 9464 --retention 30d --log-format json
               visibility-worker run --until-empty     # batch use: exit when the queue is done
+
+            With --metrics-port, GET /metrics serves Prometheus text and GET /healthz
+            answers 200 while the database is reachable (503 otherwise).
             """
     )
 
@@ -67,12 +72,37 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Exit 0 once nothing is claimable, nothing is in flight and no retry is due within --backoff-max.")
     var untilEmpty = false
 
+    @Option(help: "Delete finished jobs older than this, periodically, one worker at a time (e.g. 30d). (env: VISIBILITY_WORKER_RETENTION; default: keep all)")
+    var retention: String?
+
+    @Option(help: "Serve Prometheus /metrics and /healthz on this port; 0 picks a free one. (env: VISIBILITY_WORKER_METRICS_PORT; default: off)")
+    var metricsPort: Int?
+
+    @Option(help: "Address for --metrics-port; 0.0.0.0 in containers. (env: VISIBILITY_WORKER_METRICS_HOST; default 127.0.0.1)")
+    var metricsHost: String?
+
     func run() async throws {
         let logger = try common.makeLogger()
-        let options = try workerOptions()
+        var options = try workerOptions()
+        let port = try Settings.value(metricsPort.map(String.init), flagName: "--metrics-port", env: "VISIBILITY_WORKER_METRICS_PORT",
+                                      parse: { Int($0).flatMap { (0...65_535).contains($0) ? $0 : nil } })
+        let host = metricsHost ?? Settings.environment["VISIBILITY_WORKER_METRICS_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1"
+        // Metrics made before the backend exists stay no-ops: bootstrap before the client and the worker.
+        let registry = port.map { _ in MetricsServer.bootstrapMetrics() }
+        options.reportQueueDepth = port != nil
         let (client, transport) = try dingTalk.makeClient(connections: options.concurrency, logger: logger)
         let conninfo = common.databaseURL ?? Settings.environment["DATABASE_URL"]
         let worker = GrantWorker(options: options, database: PostgresConfiguration(conninfo: conninfo), client: client, logger: logger)
+        var metricsServer: MetricsServer?
+        if let port, let registry {
+            do {
+                metricsServer = try await MetricsServer.start(host: host, port: port, registry: registry) { worker.databaseProblem }
+            } catch {
+                try? await transport.shutdown()
+                throw CommandError("cannot serve metrics on \(host):\(port): \(error)")
+            }
+            logger.notice("serving metrics", metadata: ["url": "\(metricsServer?.baseURL ?? "")/metrics"])
+        }
 
         let signals = handleTerminationSignals { signalNumber in
             logger.notice("signal received; stopping", metadata: ["signal": "\(signalNumber)"])
@@ -90,6 +120,7 @@ struct RunCommand: AsyncParsableCommand {
             thread.start()
         }
         try? await transport.shutdown()
+        try? await metricsServer?.shutdown()
         try outcome.get()
     }
 
@@ -120,6 +151,15 @@ struct RunCommand: AsyncParsableCommand {
             options.configProbeInterval = value
         }
         options.untilEmpty = untilEmpty
+        if let value = try duration(retention, "--retention", "VISIBILITY_WORKER_RETENTION") {
+            guard value >= .seconds(60) else { throw ValidationError("--retention must be at least 1m") }
+            options.retention = value
+        }
+        // Advanced, environment only: how often --retention prunes (default 10m).
+        if let value = try duration(nil, "VISIBILITY_WORKER_PRUNE_INTERVAL", "VISIBILITY_WORKER_PRUNE_INTERVAL") {
+            guard value >= .milliseconds(100) else { throw ValidationError("VISIBILITY_WORKER_PRUNE_INTERVAL must be at least 100ms") }
+            options.pruneInterval = value
+        }
         do {
             try options.validate()
         } catch {

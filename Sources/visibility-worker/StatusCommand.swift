@@ -5,31 +5,67 @@ import GrantQueue
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show the queue: jobs by state, the oldest due job, error codes, live workers.",
+        abstract: "Show the queue: jobs by state, recent activity, error codes, live workers, pauses.",
         discussion: """
+            Error codes are shown apart: terminal (the job failed) and retrying (the
+            job waits for another try). Activity counts attempts that ended in the
+            last minute and hour, from the audit trail.
+
             Examples:
               visibility-worker status
+              visibility-worker status --watch --interval 5s
               visibility-worker status --json | jq '.countsByState.failed'
             """
     )
 
     @OptionGroup var common: CommonOptions
 
-    @Flag(help: "Print JSON for scripts instead of a table.")
+    @Flag(help: "Print JSON for scripts instead of a table (one object per refresh with --watch).")
     var json = false
+
+    @Flag(help: "Refresh until interrupted.")
+    var watch = false
+
+    @Option(help: "Time between refreshes with --watch.")
+    var interval = "2s"
 
     func run() throws {
         let logger = try common.makeLogger()
-        let queue = GrantQueue(connection: try common.connect(logger: logger))
-        let stats = try queue.stats()
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            encoder.dateEncodingStrategy = .iso8601
-            print(String(decoding: try encoder.encode(stats), as: UTF8.self))
-        } else {
-            print(Self.render(stats))
+        guard let pause = Settings.duration(interval), pause >= .milliseconds(100) else {
+            throw ValidationError("--interval: expected a duration of at least 100ms, like 2s")
         }
+        let connection = try common.connect(logger: logger)
+        let queue = GrantQueue(connection: connection)
+        guard watch else {
+            print(try render(queue.stats()))
+            return
+        }
+        let clearScreen = isatty(STDOUT_FILENO) == 1 && !json
+        while true {
+            let text: String
+            do {
+                text = try render(queue.stats())
+            } catch {
+                // A database blip must not end the watch: say so, and try again next round.
+                text = "database unavailable: \(error)"
+                try? connection.reconnect()
+            }
+            let screen = clearScreen ? "\u{1B}[H\u{1B}[2J" + Self.timestamp() + "\n" + text : text
+            FileHandle.standardOutput.write(Data((screen + "\n").utf8))
+            Thread.sleep(forTimeInterval: pause.seconds)
+        }
+    }
+
+    private func render(_ stats: QueueStats) throws -> String {
+        guard json else { return Self.render(stats) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = watch ? [.sortedKeys] : [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return String(decoding: try encoder.encode(stats), as: UTF8.self)
+    }
+
+    static func timestamp() -> String {
+        ISO8601DateFormatter().string(from: Date())
     }
 
     static func render(_ stats: QueueStats) -> String {
@@ -42,10 +78,20 @@ struct StatusCommand: ParsableCommand {
         if let age = stats.oldestPendingAgeSeconds {
             lines.append("oldest due job waiting: \(String(format: "%.1f", age)) s")
         }
-        if !stats.errorCodes.isEmpty {
+        lines.append("")
+        lines.append("ATTEMPTS ENDED   SUCCEEDED  FAILED  RETRIED")
+        for (title, activity) in [("last minute", stats.lastMinute), ("last hour", stats.lastHour)] {
+            lines.append(title.padding(toLength: 17, withPad: " ", startingAt: 0)
+                + String(activity.succeeded).padding(toLength: 11, withPad: " ", startingAt: 0)
+                + String(activity.failed).padding(toLength: 8, withPad: " ", startingAt: 0)
+                + String(activity.retried))
+        }
+        for (title, terminal) in [("TERMINAL ERRORS (jobs failed)", true), ("RETRYING ERRORS (jobs waiting for another try)", false)] {
+            let entries = stats.errorCodes.filter { $0.terminal == terminal }
+            guard !entries.isEmpty else { continue }
             lines.append("")
-            lines.append("ERROR CODE                                          STATE     JOBS")
-            for entry in stats.errorCodes {
+            lines.append(title.padding(toLength: 52, withPad: " ", startingAt: 0) + "STATE     JOBS")
+            for entry in entries {
                 lines.append(entry.code.padding(toLength: 52, withPad: " ", startingAt: 0)
                     + entry.state.padding(toLength: 10, withPad: " ", startingAt: 0) + String(entry.count))
             }
@@ -62,9 +108,11 @@ struct StatusCommand: ParsableCommand {
                     + String(worker.inFlight).padding(toLength: 11, withPad: " ", startingAt: 0)
                     + String(format: "%.0f s ago", worker.heartbeatAgeSeconds))
             }
+            let formatter = ISO8601DateFormatter()
             for worker in stats.workers {
                 if let reason = worker.pauseReason, let until = worker.pausedUntil {
-                    lines.append("PAUSED \(worker.id) until \(ISO8601DateFormatter().string(from: until)): \(reason)")
+                    let since = worker.pausedSince.map { " since \(formatter.string(from: $0))," } ?? ""
+                    lines.append("PAUSED \(worker.id)\(since) until \(formatter.string(from: until)): \(reason)")
                 }
             }
         }

@@ -87,5 +87,22 @@ final class EnqueueTests: DatabaseTestCase {
         XCTAssertTrue(result.stdout.hasPrefix("enqueued 1500 of 2000 jobs (500 duplicate"), result.stdout)
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE cardinality(to_corp_ids) = 2 AND fields = '{mobile,status}'"), 1500)
         XCTAssertEqual(try listener.waitForNotifications(timeout: .seconds(2)).count, 1)
+        XCTAssertEqual(result.stderr, "", "no progress line when standard error is not a terminal")
+    }
+
+    /// On a terminal (a pseudo-terminal from util-linux `script`), `enqueue --file` shows its progress.
+    func testCLIFileShowsProgressOnATerminal() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("vw-\(UUID().uuidString).jsonl")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let lines = (1...20_000).map { #"{"to_corp_ids":["ding\#($0)"],"opt_user_id":"u\#($0)"}"# }
+        try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+        let command = "'\(try TestEnvironment.workerBinary())' enqueue --file '\(file.path)'"
+        let process = try ChildProcess(executable: "/usr/bin/script", arguments: ["-qec", command, "/dev/null"],
+                                       environment: ["DATABASE_URL": try database.conninfo()], stdin: nil)
+        let result = try process.wait(timeout: .seconds(60))
+        XCTAssertEqual(result.status, 0, result.stdout)
+        XCTAssertTrue(result.stdout.contains("enqueue: 0 rows"), "no progress line:\n\(result.stdout)")
+        XCTAssertTrue(result.stdout.contains("enqueued 20000 of 20000 jobs"), result.stdout)
+        XCTAssertEqual(try count(), 20_000)
     }
 }

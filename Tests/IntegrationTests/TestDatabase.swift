@@ -200,6 +200,13 @@ final class ChildProcess {
 
     /// What the process has written to standard output so far.
     var stdoutSoFar: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
+    var stderrSoFar: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
+
+    /// SIGTERM, then the result (bounded by `timeout`).
+    func stop(timeout: Duration = .seconds(30)) throws -> ProcessResult {
+        process.terminate()
+        return try wait(timeout: timeout)
+    }
 
     func wait(timeout: Duration) throws -> ProcessResult {
         if exited.wait(timeout: .now() + timeout.seconds) == .timedOut {

@@ -79,3 +79,13 @@ ensure_python_venv() {
   rm -rf "$probe"
   apt_install python3 python3-venv
 }
+
+# GET http://127.0.0.1:PORT/PATH with bash alone (no curl needed); prints the body.
+http_get() {
+  local port=$1 path=$2 response
+  exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1
+  printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$path" >&3
+  response=$(cat <&3)
+  exec 3<&-
+  printf '%s\n' "${response#*$'\r\n\r\n'}"
+}

@@ -1,0 +1,33 @@
+import Postgres
+
+extension GrantQueue {
+    /// Cancels the pending jobs among those named by id or idempotency key. Jobs
+    /// that are running or finished are left alone, and counted.
+    static let cancelPending = """
+        WITH selected AS (
+            SELECT id, state FROM visibility_grant_jobs
+            WHERE id = ANY($1::bigint[]) OR idempotency_key = ANY($2::text[])
+            FOR UPDATE
+        ),
+        cancelled AS (
+            UPDATE visibility_grant_jobs AS j
+            SET state = 'cancelled', finished_at = now(), updated_at = now()
+            FROM selected
+            WHERE j.id = selected.id AND selected.state = 'pending'
+            RETURNING j.id
+        )
+        SELECT (SELECT count(*) FROM selected)::bigint, (SELECT count(*) FROM cancelled)::bigint
+        """
+
+    public struct CancelResult: Sendable, Equatable {
+        /// Jobs that matched an id or key, in any state.
+        public var found: Int
+        /// Of those, the pending ones, now cancelled.
+        public var cancelled: Int
+    }
+
+    public func cancelPending(ids: [Int64], idempotencyKeys: [String]) throws -> CancelResult {
+        let row = try connection.query(Self.cancelPending, [ids, idempotencyKeys]).first
+        return CancelResult(found: try row?.decode(0) ?? 0, cancelled: try row?.decode(1) ?? 0)
+    }
+}

@@ -1,0 +1,25 @@
+import CoreMetrics
+
+/// What the worker reports through swift-metrics. Without a backend
+/// (no `--metrics-port`) every call here is a no-op.
+struct WorkerMetrics: Sendable {
+    let claimed = Counter(label: "visibility_jobs_claimed_total")
+    let succeeded = Counter(label: "visibility_jobs_succeeded_total")
+    let released = Counter(label: "visibility_jobs_released_total")
+    let throttled = Counter(label: "visibility_api_throttled_total")
+    let callDuration = Timer(label: "visibility_api_call_duration_seconds")
+    let callsInFlight = Gauge(label: "visibility_api_calls_in_flight")
+    /// Calls per second this process allows itself now; 0 while uncapped.
+    let allowedRate = Gauge(label: "visibility_allowed_rate")
+    /// Due pending jobs, read with the heartbeat.
+    let queueDepth = Gauge(label: "visibility_queue_depth")
+
+    /// Per error code; the factory keeps one counter per code.
+    func failed(code: String?) {
+        Counter(label: "visibility_jobs_failed_total", dimensions: [("code", code ?? "none")]).increment()
+    }
+
+    func retried(code: String?) {
+        Counter(label: "visibility_jobs_retried_total", dimensions: [("code", code ?? "none")]).increment()
+    }
+}

@@ -1,0 +1,119 @@
+import CoreMetrics
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Prometheus
+
+/// Serves `GET /metrics` (Prometheus text from `registry`) and `GET /healthz`
+/// (200 `ok`, or 503 with the reason `health` gives) on its own event loop,
+/// so a scrape never competes with the worker's threads for more than a moment.
+public final class MetricsServer: Sendable {
+    /// `nil` when healthy, else why not (shown in the 503 body).
+    public typealias HealthCheck = @Sendable () -> String?
+
+    private let channel: any Channel
+    private let group: MultiThreadedEventLoopGroup
+    /// e.g. `http://127.0.0.1:9464`
+    public let baseURL: String
+
+    private init(channel: any Channel, group: MultiThreadedEventLoopGroup, baseURL: String) {
+        self.channel = channel
+        self.group = group
+        self.baseURL = baseURL
+    }
+
+    /// Makes the Prometheus registry the process-wide swift-metrics backend.
+    /// Call once, before anything creates a metric.
+    public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // API calls take milliseconds to a few seconds.
+        factory.defaultDurationHistogramBuckets = [
+            .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+            .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+        ]
+        MetricsSystem.bootstrap(factory)
+        return registry
+    }
+
+    public static func start(host: String, port: Int, registry: PrometheusCollectorRegistry,
+                             health: @escaping HealthCheck) async throws -> MetricsServer {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(MetricsHandler(registry: registry, health: health))
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: host, port: port).get()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        let boundPort = channel.localAddress?.port ?? port
+        let printableHost = host.contains(":") ? "[\(host)]" : host
+        return MetricsServer(channel: channel, group: group, baseURL: "http://\(printableHost):\(boundPort)")
+    }
+
+    public func shutdown() async throws {
+        try? await channel.close()
+        try await group.shutdownGracefully()
+    }
+}
+
+final class MetricsHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let registry: PrometheusCollectorRegistry
+    private let health: MetricsServer.HealthCheck
+    private var head: HTTPRequestHead?
+
+    init(registry: PrometheusCollectorRegistry, health: @escaping MetricsServer.HealthCheck) {
+        self.registry = registry
+        self.health = health
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let requestHead):
+            head = requestHead
+        case .body:
+            break
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+            let (status, contentType, body): (HTTPResponseStatus, String, [UInt8])
+            switch (head.method, path) {
+            case (.GET, "/metrics"):
+                (status, contentType, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8", registry.emitToBuffer())
+            case (.GET, "/healthz"):
+                if let problem = health() {
+                    (status, contentType, body) = (.serviceUnavailable, "text/plain; charset=utf-8", Array("unhealthy: \(problem)\n".utf8))
+                } else {
+                    (status, contentType, body) = (.ok, "text/plain; charset=utf-8", Array("ok\n".utf8))
+                }
+            default:
+                (status, contentType, body) = (.notFound, "text/plain; charset=utf-8", Array("not found; try /metrics or /healthz\n".utf8))
+            }
+            var headers = HTTPHeaders([("Content-Type", contentType), ("Content-Length", String(body.count))])
+            if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+            let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+            if !head.isKeepAlive {
+                let loopBoundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+                done.assumeIsolated().whenComplete { _ in loopBoundContext.value.close(promise: nil) }
+            }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

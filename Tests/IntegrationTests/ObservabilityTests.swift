@@ -1,0 +1,147 @@
+import DingTalk
+import FakeDingTalk
+import Foundation
+import Postgres
+import XCTest
+
+/// What operators see of a running worker: `/metrics`, `/healthz` and JSON logs.
+final class ObservabilityTests: DatabaseTestCase {
+    /// The `url` of the worker's "serving metrics" JSON log line, once it is there.
+    private func metricsURL(of worker: ChildProcess) throws -> String {
+        var url: String?
+        try waitUntil(timeout: .seconds(20), "the worker to serve metrics") {
+            url = worker.stderrSoFar.split(separator: "\n").lazy.compactMap { line -> String? in
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      object["message"] as? String == "serving metrics" else { return nil }
+                return object["url"] as? String
+            }.first
+            return url != nil
+        }
+        return try XCTUnwrap(url)
+    }
+
+    private func get(_ url: String) async throws -> TransportResponse {
+        let transport = AsyncHTTPClientTransport(options: .init())
+        do {
+            let response = try await transport.send(TransportRequest(method: .GET, url: url, headers: [], body: []))
+            try await transport.shutdown()
+            return response
+        } catch {
+            try? await transport.shutdown()
+            throw error
+        }
+    }
+
+    /// Samples (`name{labels}` → value) of a Prometheus text exposition; fails the test on any line
+    /// that is not a comment, blank, or `name{labels} value`.
+    private func parsePrometheusText(_ text: String) throws -> [String: Double] {
+        let sample = try Regex(#"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})?) (\S+)$"#)
+        var samples: [String: Double] = [:]
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            if line.hasPrefix("# HELP ") || line.hasPrefix("# TYPE ") { continue }
+            guard let match = line.wholeMatch(of: sample), let name = match.output[1].substring,
+                  let valueText = match.output[2].substring else {
+                XCTFail("not Prometheus text: \(line)")
+                continue
+            }
+            guard let value = Double(valueText) ?? (valueText == "+Inf" ? .infinity : nil) else {
+                XCTFail("bad sample value: \(line)")
+                continue
+            }
+            samples[String(name)] = value
+        }
+        return samples
+    }
+
+    func testMetricsCountWhatEachWorkerWrote() async throws {
+        let server = try await startFake { $0.faults.systemBusy = 0.05 }
+        try insertJobs(600)
+        try connection.query("UPDATE visibility_grant_jobs SET to_corp_ids = ARRAY['not-a-corp'] WHERE id % 50 = 0")
+        let workers = try ["metrics-a", "metrics-b"].map { id in
+            try startWorker(["run", "--worker-id", id, "--metrics-port", "0", "--log-format", "json", "--concurrency", "4",
+                             "--backoff-base", "100ms", "--backoff-max", "200ms"],
+                            environment: try workerEnvironment(server))
+        }
+        let urls = try workers.map(metricsURL(of:))
+        try waitUntil(timeout: .seconds(60), "every job to finish") {
+            try count("SELECT count(*) FROM visibility_grant_jobs WHERE state IN ('succeeded', 'failed')") == 600
+        }
+        for (id, url) in zip(["metrics-a", "metrics-b"], urls) {
+            let written = "SELECT count(*) FROM visibility_grant_attempts WHERE worker_id = $1 AND outcome = $2"
+            let succeeded = try count(written, [id, "succeeded"])
+            let failed = try count(written, [id, "failed"])
+            let retried = try count(written, [id, "retry"])
+            var samples: [String: Double] = [:]
+            // Counters move before the completer's write lands; wait (bounded) for them to agree.
+            let deadline = ContinuousClock.now + .seconds(10)
+            repeat {
+                let response = try await get(url)
+                XCTAssertEqual(response.status, 200)
+                XCTAssertEqual(response.header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8")
+                samples = try parsePrometheusText(String(decoding: response.body, as: UTF8.self))
+                if samples["visibility_jobs_succeeded_total"] == Double(succeeded) { break }
+                try await Task.sleep(for: .milliseconds(100))
+            } while ContinuousClock.now < deadline
+            XCTAssertEqual(samples["visibility_jobs_succeeded_total"], Double(succeeded), "\(id): succeeded counter vs rows it wrote")
+            XCTAssertGreaterThan(succeeded, 0, "\(id) did some of the work")
+            XCTAssertEqual(samples["visibility_jobs_failed_total{code=\"invalid.param\"}"] ?? 0, Double(failed), id)
+            XCTAssertEqual(samples["visibility_jobs_retried_total{code=\"system.busy\"}"] ?? 0, Double(retried), id)
+            XCTAssertEqual(samples["visibility_api_call_duration_seconds_count"], Double(succeeded + failed + retried), id)
+            XCTAssertEqual(samples["visibility_token_refreshes_total"], 1, id)
+            XCTAssertNotNil(samples["visibility_api_calls_in_flight"], id)
+            XCTAssertNotNil(samples["visibility_allowed_rate"], id)
+            XCTAssertNotNil(samples["visibility_queue_depth"], id)
+            XCTAssertNotNil(samples["visibility_database_reconnects_total"], id)
+
+            let health = try await get(url.replacingOccurrences(of: "/metrics", with: "/healthz"))
+            XCTAssertEqual(health.status, 200)
+            XCTAssertEqual(String(decoding: health.body, as: UTF8.self), "ok\n")
+        }
+        for worker in workers { XCTAssertEqual(try worker.stop().status, 0) }
+    }
+
+    func testJSONLogsParseAndCarryNoSecret() async throws {
+        let server = try await startFake { $0.tokenTTL = .seconds(2) }
+        try insertJobs(50)
+        var environment = try workerEnvironment(server)
+        environment["LOG_LEVEL"] = "trace"
+        environment["LOG_FORMAT"] = "json"
+        let worker = try startWorker(["run", "--qps", "20"], environment: environment)
+        // Long enough for the token to be refreshed at least once.
+        try waitUntil(timeout: .seconds(30), "every job to succeed") {
+            try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'succeeded'") == 50
+        }
+        let result = try worker.stop()
+        XCTAssertEqual(result.status, 0)
+        let lines = result.stderr.split(separator: "\n")
+        XCTAssertGreaterThanOrEqual(lines.count, 3, "started, draining, stopped at least")
+        var messages: [String] = []
+        for line in lines {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                XCTFail("not a JSON object: \(line)")
+                continue
+            }
+            XCTAssertNotNil(object["timestamp"] as? String, String(line))
+            XCTAssertNotNil(object["level"] as? String, String(line))
+            messages.append(object["message"] as? String ?? "")
+        }
+        XCTAssertTrue(messages.contains("worker started"), "\(messages)")
+        XCTAssertTrue(messages.contains("worker stopped"), "\(messages)")
+        let secrets = [server.state.options.appSecret] + server.state.issuedTokens
+        XCTAssertGreaterThan(server.state.stats.tokenRequests, 1, "the token was fetched again before it expired")
+        for secret in secrets {
+            XCTAssertFalse(result.stderr.contains(secret), "a secret or token appears in the logs")
+        }
+    }
+
+    func testDefaultLogLevelSaysStateChangesNotJobs() async throws {
+        let server = try await startFake()
+        try insertJobs(100)
+        let result = try runWorker(["run", "--until-empty", "--log-format", "json"], environment: try workerEnvironment(server))
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let messages = result.stderr.split(separator: "\n").compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["message"] as? String
+        }
+        XCTAssertEqual(messages, ["worker started", "draining", "worker stopped"])
+    }
+}
