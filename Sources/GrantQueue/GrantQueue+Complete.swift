@@ -42,7 +42,10 @@ extension GrantQueue {
                     END
                 FROM outcome AS o
                 WHERE j.id = o.job_id
-                  AND j.state = 'running'
+                  -- Written so it does not match the running-leases partial index: its statistics
+                  -- say "almost empty", and a generic plan driven from it rescans the whole batch
+                  -- for every running row (quadratic). This way each outcome finds its row by id.
+                  AND (j.state = 'running') IS TRUE
                   AND j.locked_by = $1
                   AND j.attempts = o.attempt
                 RETURNING j.id, j.state, o.attempt, o.outcome, o.started_at, o.reached_api,

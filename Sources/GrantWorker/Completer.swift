@@ -46,6 +46,11 @@ final class Completer: Sendable {
 
     /// Most outcomes written by one statement.
     static let maxBatch = 1000
+    /// How long outcomes may gather before a write, and how many end the wait early:
+    /// a statement costs about as much for 50 outcomes as for 5, so at thousands
+    /// of calls a second this halves the database's work for a few ms of delay.
+    static let gatherWindow: DispatchTimeInterval = .milliseconds(3)
+    static let gatherTarget = 200
 
     var unwrittenCount: Int { outstanding.load(ordering: .acquiring) }
 
@@ -54,16 +59,20 @@ final class Completer: Sendable {
     var unwrittenJobIDs: [Int64] { pending.withLock { $0.map(\.jobID) } }
 
     func submit(_ outcome: GrantJobOutcome) {
-        outstanding.add(1, ordering: .relaxed)
-        pending.withLock { $0.append(outcome) }
-        wake.signal()
+        submit(CollectionOfOne(outcome))
     }
 
-    func submit(_ outcomes: [GrantJobOutcome]) {
+    func submit(_ outcomes: some Collection<GrantJobOutcome>) {
         guard !outcomes.isEmpty else { return }
         outstanding.add(outcomes.count, ordering: .relaxed)
-        pending.withLock { $0.append(contentsOf: outcomes) }
-        wake.signal()
+        let (before, after) = pending.withLock { pending in
+            let before = pending.count
+            pending.append(contentsOf: outcomes)
+            return (before, pending.count)
+        }
+        // Wake the writer when work appears and when a batch is full, not for every
+        // outcome: at thousands a second, a wake-up each is a context switch each.
+        if before == 0 || (before < Self.gatherTarget && after >= Self.gatherTarget) { wake.signal() }
     }
 
     /// Sends the heartbeat (and with it the worker's report) now rather than on schedule.
@@ -121,6 +130,13 @@ final class Completer: Sendable {
         outstanding.subtract(batch.count, ordering: .releasing)
     }
 
+    private func gather() {
+        let deadline = DispatchTime.now() + Self.gatherWindow
+        while !stopping.load(ordering: .acquiring), pending.withLock({ $0.count }) < Self.gatherTarget, DispatchTime.now() < deadline {
+            _ = wake.wait(timeout: deadline)
+        }
+    }
+
     private func report() -> GrantQueue.WorkerReport {
         GrantQueue.WorkerReport(inFlight: inFlight.count, pause: pauseGate.report.map {
             ($0.reason, ContinuousClock.now.duration(to: $0.until))
@@ -132,6 +148,7 @@ final class Completer: Sendable {
         var queue: GrantQueue?
         var nextHeartbeat = ContinuousClock.now
         while true {
+            gather()
             let stop = stopping.load(ordering: .acquiring)
             // Bounded statements: a backlog (after an outage, say) goes out in chunks.
             let batch = pending.withLock { pending -> [GrantJobOutcome] in

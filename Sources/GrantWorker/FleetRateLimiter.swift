@@ -4,10 +4,12 @@ import GrantQueue
 /// PostgreSQL shared by every worker of the same app key. Used by the producer
 /// thread only, on its own connection.
 ///
-/// The bucket refills at 95% of the cap (a margin for the time between taking a
-/// token and the call reaching the API) and holds at most a tenth of a second's
-/// worth, so the fleet cannot burst above the cap after a quiet spell. Tokens are
-/// taken a few at a time, about 50 ms' worth, to keep the row cool.
+/// The bucket refills at 98% of the cap (a margin for the time between taking a
+/// token and the call reaching the API) and holds at most a fiftieth of a
+/// second's worth, so the fleet cannot burst above the cap after a pause: the
+/// API counts calls in any one-second window, and a tenth of a second's burst on
+/// top of 97% of the cap was enough to be throttled. Tokens are taken in chunks of
+/// the same size, to keep the row cool without letting workers hoard them.
 final class FleetRateLimiter {
     let appKey: String
     let rate: Double
@@ -17,9 +19,9 @@ final class FleetRateLimiter {
 
     init(appKey: String, cap: Double) {
         self.appKey = appKey
-        rate = cap * 0.95
-        burst = max(1, rate / 10)
-        chunk = max(1, Int(rate / 20))
+        rate = cap * 0.98
+        burst = max(1, rate / 50)
+        chunk = max(1, Int(rate / 50))
     }
 
     /// How many jobs are worth claiming at once under this budget.

@@ -128,9 +128,14 @@ public final class GrantWorker: Sendable {
             // One permit first (blocking), then more as calls finish, up to the batch size, for at
             // most a couple of milliseconds: one claim of many jobs costs about what one of a few does.
             guard slots.wait(timeout: .now() + .milliseconds(250)) == .success else { continue }
-            var held = 1
-            let gatherUntil = DispatchTime.now() + .milliseconds(2)
-            while held < wanted, slots.wait(timeout: gatherUntil) == .success { held += 1 }
+            var held = 1 + takeFreeSlots(upTo: wanted - 1)
+            if held < wanted {
+                // Let finishing calls return their permits while this thread sleeps: a permit
+                // returned to a semaphore nobody waits on costs no wake-up, one handed to a
+                // waiting thread costs a context switch.
+                _ = sleepUnlessStopping(.milliseconds(2))
+                held += takeFreeSlots(upTo: wanted - held)
+            }
 
             let jobs: [ClaimedGrantJob]
             do {
@@ -173,6 +178,13 @@ public final class GrantWorker: Sendable {
                 call(job)
             }
         }
+    }
+
+    /// Takes permits that are free now, without waiting.
+    private func takeFreeSlots(upTo limit: Int) -> Int {
+        var taken = 0
+        while taken < limit, slots.wait(timeout: .now()) == .success { taken += 1 }
+        return taken
     }
 
     private func returnSlots(_ count: Int) {

@@ -28,7 +28,7 @@ updated AS (
     SET state = 'succeeded', locked_by = NULL, locked_until = NULL, last_http_status = 200,
         last_error_code = NULL, last_error_message = NULL, last_request_id = 'bench', updated_at = now(), finished_at = now()
     FROM outcome AS o
-    WHERE j.id = o.job_id AND j.state = 'running' AND j.locked_by = 'pgbench-' || :worker AND j.attempts = o.attempt
+    WHERE j.id = o.job_id AND (j.state = 'running') IS TRUE AND j.locked_by = 'pgbench-' || :worker AND j.attempts = o.attempt
     RETURNING j.id
 )
 INSERT INTO visibility_grant_attempts (job_id, attempt, worker_id, started_at, http_status, request_id, outcome)
