@@ -156,7 +156,9 @@ public final class GrantWorker: Sendable {
             counters.update { $0.claimed += jobs.count }
             metrics.claimed.increment(by: jobs.count)
             metrics.callsInFlight.record(inFlight.count)
-            metrics.allowedRate.record(rateLimiter.currentRate ?? 0)
+            // The tighter of this process's own rate and the fleet's budget; 0 when neither caps it.
+            let allowed = [rateLimiter.currentRate, fleetLimiter?.rate].compactMap { $0 }.min() ?? 0
+            metrics.allowedRate.record(allowed)
             for (index, job) in jobs.enumerated() {
                 if let fleetLimiter {
                     do {

@@ -9,7 +9,8 @@ struct WorkerMetrics: Sendable {
     let throttled = Counter(label: "visibility_api_throttled_total")
     let callDuration = Timer(label: "visibility_api_call_duration_seconds")
     let callsInFlight = Gauge(label: "visibility_api_calls_in_flight")
-    /// Calls per second this process allows itself now; 0 while uncapped.
+    /// Calls per second this process allows itself now (its own adaptive rate, or the
+    /// fleet's budget under `--global-qps`, whichever is lower); 0 while uncapped.
     let allowedRate = Gauge(label: "visibility_allowed_rate")
     /// Due pending jobs, read with the heartbeat.
     let queueDepth = Gauge(label: "visibility_queue_depth")
