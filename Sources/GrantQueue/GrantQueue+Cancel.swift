@@ -16,7 +16,11 @@ extension GrantQueue {
             WHERE j.id = selected.id AND selected.state = 'pending'
             RETURNING j.id
         )
-        SELECT (SELECT count(*) FROM selected)::bigint, (SELECT count(*) FROM cancelled)::bigint
+        SELECT (SELECT count(*) FROM selected)::bigint, (SELECT count(*) FROM cancelled)::bigint,
+               (SELECT count(*) FROM unnest($1::bigint[]) AS i (id)
+                WHERE NOT EXISTS (SELECT 1 FROM visibility_grant_jobs AS j WHERE j.id = i.id))::bigint
+             + (SELECT count(*) FROM unnest($2::text[]) AS k (key)
+                WHERE NOT EXISTS (SELECT 1 FROM visibility_grant_jobs AS j WHERE j.idempotency_key = k.key))::bigint
         """
 
     public struct CancelResult: Sendable, Equatable {
@@ -24,10 +28,13 @@ extension GrantQueue {
         public var found: Int
         /// Of those, the pending ones, now cancelled.
         public var cancelled: Int
+        /// Ids and keys (each counted once) that name no job.
+        public var unmatched: Int
     }
 
     public func cancelPending(ids: [Int64], idempotencyKeys: [String]) throws -> CancelResult {
-        let row = try connection.query(Self.cancelPending, [ids, idempotencyKeys]).first
-        return CancelResult(found: try row?.decode(0) ?? 0, cancelled: try row?.decode(1) ?? 0)
+        let ids = Array(Set(ids)), keys = Array(Set(idempotencyKeys))
+        let row = try connection.query(Self.cancelPending, [ids, keys]).first
+        return CancelResult(found: try row?.decode(0) ?? 0, cancelled: try row?.decode(1) ?? 0, unmatched: try row?.decode(2) ?? 0)
     }
 }

@@ -49,6 +49,29 @@ public struct SchemaMigrator {
     static let readHistory = "SELECT version, name, checksum FROM visibility_schema_migrations ORDER BY version"
     static let recordMigration = "INSERT INTO visibility_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)"
 
+    /// The newest migration in `sql/` that this build's SQL relies on. A test keeps it
+    /// equal to the highest file number, so adding a migration means raising it.
+    public static let requiredVersion = 7
+
+    static let readCurrentVersion = """
+        SELECT coalesce(max(version), 0) FROM visibility_schema_migrations
+        """
+
+    /// Fails, saying what to do, when the database's schema is older than this build
+    /// needs (new binaries deployed before `migrate` ran).
+    public static func checkSchema(_ connection: PostgresConnection) throws {
+        let current: Int
+        do {
+            current = try connection.query(readCurrentVersion).first?.decode(0, as: Int.self) ?? 0
+        } catch let error as PostgresError where error.sqlState == "42P01" {
+            current = 0  // no history table: never migrated
+        }
+        guard current >= requiredVersion else {
+            throw MigrationError(description:
+                "the database schema is at migration \(current), this build needs \(requiredVersion): run `visibility-worker migrate` first")
+        }
+    }
+
     public let migrations: [Migration]
     let logger: Logger
 

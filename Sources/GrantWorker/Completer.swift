@@ -51,6 +51,8 @@ final class Completer: Sendable {
     /// of calls a second this halves the database's work for a few ms of delay.
     static let gatherWindow: DispatchTimeInterval = .milliseconds(3)
     static let gatherTarget = 200
+    /// How often `visibility_queue_depth` is read (a count over the due backlog).
+    static let queueDepthInterval: Duration = .seconds(15)
 
     var unwrittenCount: Int { outstanding.load(ordering: .acquiring) }
 
@@ -147,6 +149,7 @@ final class Completer: Sendable {
         let heartbeatInterval = max(options.lease / 3, .milliseconds(500))
         var queue: GrantQueue?
         var nextHeartbeat = ContinuousClock.now
+        var nextDepthReading = ContinuousClock.now
         while true {
             gather()
             let stop = stopping.load(ordering: .acquiring)
@@ -164,10 +167,6 @@ final class Completer: Sendable {
                 if heartbeatRequested.exchange(false, ordering: .acquiring) || ContinuousClock.now >= nextHeartbeat {
                     try active.heartbeat(workerID: options.workerID, host: host, pid: pid, report: report())
                     try active.extendLeases(jobIDs: inFlight.ids + unwrittenJobIDs, workerID: options.workerID, lease: options.lease)
-                    if options.reportQueueDepth {
-                        metrics.queueDepth.record(try active.dueJobCount())
-                        metrics.callsInFlight.record(inFlight.count)
-                    }
                     let rescued = try active.rescueExpiredLeases()
                     if !rescued.isEmpty {
                         logger.warning("took back jobs whose worker stopped renewing its lease", metadata: ["jobs": "\(rescued.count)"])
@@ -175,6 +174,13 @@ final class Completer: Sendable {
                     nextHeartbeat = ContinuousClock.now + heartbeatInterval
                 }
                 health.succeeded()
+                if options.reportQueueDepth, ContinuousClock.now >= nextDepthReading {
+                    // A count over the backlog: not on every heartbeat, and never a reason to
+                    // treat the database as down (the gauge just keeps its last value).
+                    if let depth = try? active.dueJobCount() { metrics.queueDepth.record(depth) }
+                    metrics.callsInFlight.record(inFlight.count)
+                    nextDepthReading = ContinuousClock.now + Self.queueDepthInterval
+                }
             } catch {
                 let delay = health.failed(error, during: "writing outcomes")
                 if let connection = queue?.connection, !connection.isConnected { queue = nil }

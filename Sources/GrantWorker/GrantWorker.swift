@@ -65,6 +65,7 @@ public final class GrantWorker: Sendable {
     /// empty), then drains. Throws only if the database cannot be reached at start.
     public func run() throws {
         let connection = try PostgresConnection(configuration: configuration, logger: logger)
+        try SchemaMigrator.checkSchema(connection)
         let queue = GrantQueue(connection: connection)
         try connection.listen(GrantQueue.notificationChannel)
         try queue.registerWorker(id: options.workerID, host: ProcessInfo.processInfo.hostName,
@@ -259,6 +260,8 @@ public final class GrantWorker: Sendable {
         switch outcome.disposition {
         case .succeeded: metrics.succeeded.increment()
         case .failed: metrics.failed(code: outcome.errorCode)
+        // The completion statement turns a retry on the last attempt into a failure.
+        case .retry where job.attempt >= job.maxAttempts: metrics.failed(code: outcome.errorCode)
         case .retry: metrics.retried(code: outcome.errorCode)
         case .released: metrics.released.increment()
         }

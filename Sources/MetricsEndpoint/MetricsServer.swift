@@ -4,8 +4,9 @@ import NIOHTTP1
 import NIOPosix
 import Prometheus
 
-/// Serves `GET /metrics` (Prometheus text from `registry`) and `GET /healthz`
-/// (200 `ok`, or 503 with the reason `health` gives) on its own event loop,
+/// Serves `GET /metrics` (Prometheus text from `registry`), `GET /healthz`
+/// (200 `ok`, or 503 with the reason `health` gives) and `GET /livez` (200
+/// while the process answers) on its own event loop,
 /// so a scrape never competes with the worker's threads for more than a moment.
 public final class MetricsServer: Sendable {
     /// `nil` when healthy, else why not (shown in the 503 body).
@@ -92,6 +93,10 @@ final class MetricsHandler: ChannelInboundHandler, RemovableChannelHandler {
             switch (head.method, path) {
             case (.GET, "/metrics"):
                 (status, contentType, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8", registry.emitToBuffer())
+            case (.GET, "/livez"):
+                // The process answers: for a liveness probe, which must not restart workers
+                // that are only waiting out a database outage.
+                (status, contentType, body) = (.ok, "text/plain; charset=utf-8", Array("ok\n".utf8))
             case (.GET, "/healthz"):
                 if let problem = health() {
                     (status, contentType, body) = (.serviceUnavailable, "text/plain; charset=utf-8", Array("unhealthy: \(problem)\n".utf8))
@@ -99,7 +104,7 @@ final class MetricsHandler: ChannelInboundHandler, RemovableChannelHandler {
                     (status, contentType, body) = (.ok, "text/plain; charset=utf-8", Array("ok\n".utf8))
                 }
             default:
-                (status, contentType, body) = (.notFound, "text/plain; charset=utf-8", Array("not found; try /metrics or /healthz\n".utf8))
+                (status, contentType, body) = (.notFound, "text/plain; charset=utf-8", Array("not found; try /metrics, /healthz or /livez\n".utf8))
             }
             var headers = HTTPHeaders([("Content-Type", contentType), ("Content-Length", String(body.count))])
             if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }

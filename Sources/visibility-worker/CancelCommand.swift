@@ -30,13 +30,12 @@ struct CancelCommand: ParsableCommand {
         let logger = try common.makeLogger()
         let queue = GrantQueue(connection: try common.connect(logger: logger))
         let result = try queue.cancelPending(ids: ids, idempotencyKeys: idempotencyKeys)
-        let named = ids.count + idempotencyKeys.count
         var line = "cancelled \(result.cancelled) pending job\(result.cancelled == 1 ? "" : "s")"
         if result.found > result.cancelled {
             line += "; \(result.found - result.cancelled) not pending (running or finished), left alone"
         }
-        if result.found < named {
-            line += "; \(named - result.found) of the \(named) ids and keys matched no job"
+        if result.unmatched > 0 {
+            line += "; \(result.unmatched) id\(result.unmatched == 1 ? "" : "s") or key\(result.unmatched == 1 ? "" : "s") matched no job"
         }
         print(line)
     }

@@ -20,18 +20,12 @@ enum Settings {
 
     /// `500ms`, `30s`, `5m`, `2h`, `7d`; a bare number is seconds. At most a year.
     static func duration(_ text: String) -> Duration? {
-        guard let value = unboundedDuration(text), value <= .seconds(366 * 86_400) else { return nil }
-        return value
-    }
-
-    private static func unboundedDuration(_ text: String) -> Duration? {
         let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
-        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
-            guard let number = Double(trimmed.dropLast(suffix.count)), number >= 0, number.isFinite else { return nil }
-            return .milliseconds(Int64((number * scale * 1000).rounded()))
-        }
-        guard let number = Double(trimmed), number >= 0, number.isFinite else { return nil }
-        return .milliseconds(Int64((number * 1000).rounded()))
+        let (number, scale) = units.first { trimmed.hasSuffix($0.0) }
+            .map { (Double(trimmed.dropLast($0.0.count)), $0.1) } ?? (Double(trimmed), 1)
+        // Bounded before converting: a huge number must be refused, not trap.
+        guard let number, number >= 0, number * scale <= 366 * 86_400 else { return nil }
+        return .milliseconds(Int64((number * scale * 1000).rounded()))
     }
 }

@@ -47,7 +47,7 @@ struct StatusCommand: ParsableCommand {
                 text = try render(queue.stats())
             } catch {
                 // A database blip must not end the watch: say so, and try again next round.
-                text = "database unavailable: \(error)"
+                text = json ? Self.errorJSON("database unavailable: \(error)") : "database unavailable: \(error)"
                 try? connection.reconnect()
             }
             let screen = clearScreen ? "\u{1B}[H\u{1B}[2J" + Self.timestamp() + "\n" + text : text
@@ -62,6 +62,12 @@ struct StatusCommand: ParsableCommand {
         encoder.outputFormatting = watch ? [.sortedKeys] : [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
         return String(decoding: try encoder.encode(stats), as: UTF8.self)
+    }
+
+    /// `{"error": "..."}`, so `--watch --json` output stays one JSON object per line.
+    static func errorJSON(_ message: String) -> String {
+        let data = try? JSONSerialization.data(withJSONObject: ["error": message], options: [.sortedKeys])
+        return data.map { String(decoding: $0, as: UTF8.self) } ?? #"{"error":"database unavailable"}"#
     }
 
     static func timestamp() -> String {

@@ -36,6 +36,30 @@ final class MigrationTests: DatabaseTestCase {
         XCTAssertEqual(try connection.query("SELECT to_regclass('visibility_grant_jobs') IS NOT NULL").first?.decode(0, as: Bool.self), true)
     }
 
+    func testTheRequiredVersionIsTheNewestMigration() throws {
+        XCTAssertEqual(try migrator.migrations.map(\.version).max(), SchemaMigrator.requiredVersion,
+                       "a new sql/ migration needs SchemaMigrator.requiredVersion raised with it")
+    }
+
+    func testAWorkerRefusesAnOlderSchemaAndSaysToMigrate() async throws {
+        let environment = ["DATABASE_URL": try database.conninfo(), "DINGTALK_ACCESS_TOKEN": "t",
+                           "DINGTALK_BASE_URL": "http://127.0.0.1:9"]
+        let never = try runWorker(["run", "--until-empty"], environment: environment)
+        XCTAssertNotEqual(never.status, 0)
+        XCTAssertTrue(never.stderr.contains("the database schema is at migration 0, this build needs \(SchemaMigrator.requiredVersion)"),
+                      never.stderr)
+
+        // Every migration but the newest: what a new build meets when it starts before `migrate` ran.
+        let older = try SchemaMigrator(migrations: try migrator.migrations.filter { $0.version < SchemaMigrator.requiredVersion },
+                                       logger: TestEnvironment.logger)
+        _ = try older.migrate(connection)
+        let behind = try runWorker(["run", "--until-empty"], environment: environment)
+        XCTAssertNotEqual(behind.status, 0)
+        XCTAssertTrue(behind.stderr.contains("at migration \(SchemaMigrator.requiredVersion - 1), this build needs \(SchemaMigrator.requiredVersion): run `visibility-worker migrate` first"),
+                      behind.stderr)
+        XCTAssertEqual(try count("SELECT count(*) FROM visibility_workers"), 0, "it did not register")
+    }
+
     func testAnEditedAppliedMigrationIsRefused() throws {
         let original = try migrator
         try original.migrate(connection)
