@@ -12,7 +12,7 @@ struct WorkerMetrics: Sendable {
     /// Calls per second this process allows itself now (its own adaptive rate, or the
     /// fleet's budget under `--global-qps`, whichever is lower); 0 while uncapped.
     let allowedRate = Gauge(label: "visibility_allowed_rate")
-    /// Due pending jobs, read with the heartbeat.
+    /// Due pending jobs, counted every `Completer.queueDepthInterval`.
     let queueDepth = Gauge(label: "visibility_queue_depth")
 
     /// Per error code; the factory keeps one counter per code.
