@@ -59,15 +59,24 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
+        // A small HTTP/1.1 server on SwiftNIO, shared by the fake API and the metrics endpoint.
+        .target(
+            name: "HTTPServerSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // A local stand-in for the DingTalk API, with fault injection.
         .target(
             name: "FakeDingTalk",
             dependencies: [
                 "DingTalk",
+                "HTTPServerSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The engine: claim loop, Dispatch concurrency limits, rate limits, leases, shutdown.
@@ -81,14 +90,14 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
-        // `run --metrics-port`: Prometheus text at /metrics and a health check at /healthz.
+        // `run --metrics-port`: Prometheus text at /metrics, health at /healthz and /livez.
         .target(
             name: "MetricsEndpoint",
             dependencies: [
+                "HTTPServerSupport",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),

@@ -31,7 +31,7 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
         var configuration = HTTPClient.Configuration(
             tlsConfiguration: tls,
             redirectConfiguration: .disallow,
-            timeout: .init(connect: .nanoseconds(Int64(options.connectTimeout.nanoseconds))),
+            timeout: .init(connect: TimeAmount(options.connectTimeout)),
             connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: options.maxConnectionsPerHost)
         )
         configuration.httpVersion = .http1Only
@@ -48,7 +48,7 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
         for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
         outgoing.body = .bytes(ByteBuffer(bytes: request.body))
         do {
-            let response = try await client.execute(outgoing, timeout: .nanoseconds(Int64(options.requestTimeout.nanoseconds)))
+            let response = try await client.execute(outgoing, timeout: TimeAmount(options.requestTimeout))
             let body = try await response.body.collect(upTo: options.maxBodyBytes)
             return TransportResponse(
                 status: Int(response.status.code),
@@ -93,11 +93,5 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
             return TransportError(code: LocalErrorCode.tlsError, reachedServer: false, description: text)
         }
         return TransportError(code: LocalErrorCode.transportError, reachedServer: true, description: text)
-    }
-}
-
-extension Duration {
-    var nanoseconds: Double {
-        Double(components.seconds) * 1e9 + Double(components.attoseconds) / 1e9
     }
 }

@@ -7,4 +7,6 @@ public enum DingTalkAPI {
     public static let accessTokenPath = "/v1.0/oauth2/accessToken"
     public static let accessTokenHeader = "x-acs-dingtalk-access-token"
     public static let requestIDHeader = "x-acs-request-id"
+    /// What a successful grant answers, byte for byte.
+    public static let successBody = Array(#"{"result":true}"#.utf8)
 }

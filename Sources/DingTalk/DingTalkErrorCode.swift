@@ -64,7 +64,12 @@ public struct DingTalkErrorCode: Sendable, Hashable {
     /// The class of a code DingTalk sent; codes not in the table go by status:
     /// other 4xx codes are terminal, anything else is worth retrying.
     public static func outcomeClass(code: String, httpStatus: Int) -> APIOutcomeClass {
-        if let known = byCode[code] { return known.outcomeClass }
-        return (400..<500).contains(httpStatus) ? .terminal : .transient
+        byCode[code]?.outcomeClass ?? outcomeClass(httpStatus: httpStatus)
+    }
+
+    /// The class of an error answer that names no known code: a 4xx would fail the
+    /// same way again, anything else is worth retrying.
+    public static func outcomeClass(httpStatus: Int) -> APIOutcomeClass {
+        (400..<500).contains(httpStatus) ? .terminal : .transient
     }
 }

@@ -36,7 +36,7 @@ public struct TransportResponse: Sendable {
     }
 
     public func header(_ name: String) -> String? {
-        headers.first { $0.0.lowercased() == name.lowercased() }?.1
+        headers.value(forHeader: name)
     }
 }
 
@@ -51,5 +51,19 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
         self.code = code
         self.reachedServer = reachedServer
         self.description = description
+    }
+}
+
+extension Array where Element == (String, String) {
+    /// The first value of header `name`, compared ignoring ASCII case (header names
+    /// are ASCII), without building lowercased copies on every call.
+    public func value(forHeader name: String) -> String? {
+        first { Self.namesEqual($0.0, name) }?.1
+    }
+
+    static func namesEqual(_ a: String, _ b: String) -> Bool {
+        a.utf8.elementsEqual(b.utf8) { x, y in
+            x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= UInt8(ascii: "a") && (x | 0x20) <= UInt8(ascii: "z"))
+        }
     }
 }

@@ -3,11 +3,10 @@ import Foundation
 /// Turns any HTTP response into one `APICallResult`, following DESIGN.md
 /// section 1. Total: every byte sequence gets a class, nothing throws or traps.
 public enum ResponseClassifier {
-    /// The usual success answer, recognised without a JSON parser (the hot path).
-    static let plainSuccess = Array(#"{"result":true}"#.utf8)
 
     public static func classify(status: Int, requestIDHeader: String?, body: [UInt8]) -> APICallResult {
-        if status == 200, body == plainSuccess {
+        // The usual success answer, recognised without a JSON parser (the hot path).
+        if status == 200, body == DingTalkAPI.successBody {
             return APICallResult(outcomeClass: .success, httpStatus: status, requestID: requestIDHeader)
         }
         guard let envelope = try? JSONDecoder().decode(ResponseEnvelope.self, from: Data(body)) else {
@@ -31,8 +30,7 @@ public enum ResponseClassifier {
             return APICallResult(outcomeClass: .transient, httpStatus: status, code: LocalErrorCode.unexpectedResponse,
                                  message: snippet(body), requestID: requestID)
         }
-        let outcomeClass: APIOutcomeClass = (400..<500).contains(status) ? .terminal : .transient
-        return APICallResult(outcomeClass: outcomeClass, httpStatus: status, code: LocalErrorCode.httpStatus(status),
+        return APICallResult(outcomeClass: DingTalkErrorCode.outcomeClass(httpStatus: status), httpStatus: status, code: LocalErrorCode.httpStatus(status),
                              message: envelope.message ?? snippet(body), requestID: requestID)
     }
 

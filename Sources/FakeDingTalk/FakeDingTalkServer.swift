@@ -1,4 +1,4 @@
-import Logging
+import HTTPServerSupport
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -6,60 +6,37 @@ import NIOPosix
 /// The fake DingTalk API over real HTTP (SwiftNIO), for tests, the demo and benchmarks.
 public final class FakeDingTalkServer: Sendable {
     public let state: FakeDingTalkState
-    private let channel: any Channel
-    private let group: MultiThreadedEventLoopGroup
+    private let server: HTTPServer
 
     /// The address it listens on, e.g. `http://127.0.0.1:40123`.
-    public let baseURL: String
+    public var baseURL: String { server.baseURL }
 
-    private init(state: FakeDingTalkState, channel: any Channel, group: MultiThreadedEventLoopGroup, baseURL: String) {
+    private init(state: FakeDingTalkState, server: HTTPServer) {
         self.state = state
-        self.channel = channel
-        self.group = group
-        self.baseURL = baseURL
+        self.server = server
     }
 
     /// Binds `host:port` (port 0 picks a free one) and starts serving.
     public static func start(host: String = "127.0.0.1", port: Int = 0, options: FakeDingTalkOptions,
                              threads: Int = System.coreCount) async throws -> FakeDingTalkServer {
         let state = FakeDingTalkState(options: options)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(FakeDingTalkHandler(state: state))
-                }
-            }
-        let channel: any Channel
-        do {
-            channel = try await bootstrap.bind(host: host, port: port).get()
-        } catch {
-            try? await group.shutdownGracefully()
-            throw error
-        }
-        let boundPort = channel.localAddress?.port ?? port
-        let printableHost = host.contains(":") ? "[\(host)]" : host
-        return FakeDingTalkServer(state: state, channel: channel, group: group, baseURL: "http://\(printableHost):\(boundPort)")
+        let server = try await HTTPServer.start(host: host, port: port, threads: threads) { FakeDingTalkHandler(state: state) }
+        return FakeDingTalkServer(state: state, server: server)
     }
 
     /// Stops accepting connections; `waitUntilClosed()` then returns. Safe from a
     /// signal handler (unlike `shutdown()`, which must run once, after that wait).
     public func close() {
-        channel.close(promise: nil)
+        server.close()
     }
 
     /// Resolves when the listening socket is closed.
     public func waitUntilClosed() async throws {
-        try await channel.closeFuture.get()
+        try await server.waitUntilClosed()
     }
 
     public func shutdown() async throws {
-        try? await channel.close()
-        try await group.shutdownGracefully()
+        try await server.shutdown()
     }
 }
 
@@ -106,8 +83,7 @@ final class FakeDingTalkHandler: ChannelInboundHandler, RemovableChannelHandler 
         case .respond(let status, let headers, let body, let delay):
             if delay > .zero {
                 let loopBoundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-                context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(delay.components.seconds) * 1_000_000_000
-                    + delay.components.attoseconds / 1_000_000_000)) {
+                context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) {
                     self.write(status: status, headers: headers, body: body, keepAlive: keepAlive, version: version,
                                context: loopBoundContext.value)
                 }
@@ -121,17 +97,8 @@ final class FakeDingTalkHandler: ChannelInboundHandler, RemovableChannelHandler 
                        context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
         finishRequest()
-        var responseHeaders = HTTPHeaders(headers)
-        responseHeaders.add(name: "Content-Length", value: String(body.count))
-        if !keepAlive { responseHeaders.add(name: "Connection", value: "close") }
-        let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: responseHeaders)
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
-        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive {
-            let loopBoundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-            done.assumeIsolated().whenComplete { _ in loopBoundContext.value.close(promise: nil) }
-        }
+        context.writeHTTPResponse(status: HTTPResponseStatus(statusCode: status), headers: headers, body: body,
+                                  keepAlive: keepAlive, version: version)
     }
 
     private func finishRequest() {

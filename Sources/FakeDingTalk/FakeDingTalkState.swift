@@ -1,5 +1,6 @@
 import DingTalk
 import Foundation
+import HTTPServerSupport
 import Synchronization
 
 /// A request as the fake saw it.
@@ -10,7 +11,7 @@ public struct FakeRequest: Sendable {
     public var body: [UInt8]
 
     public func header(_ name: String) -> String? {
-        headers.first { $0.0.lowercased() == name.lowercased() }?.1
+        headers.value(forHeader: name)
     }
 }
 
@@ -109,7 +110,7 @@ public final class FakeDingTalkState: Sendable {
     }
 
     private func route(_ request: FakeRequest) -> FakeReply {
-        let path = request.path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.path
+        let path = requestPath(request.path)
         switch (request.method, path) {
         case ("POST", DingTalkAPI.accessTokenPath):
             return accessToken(request)
@@ -193,20 +194,14 @@ public final class FakeDingTalkState: Sendable {
         if options.qps > 0, !admit(appKey: appKey, now: now) {
             return error(.qpsLimitForAppKeyAndAPI)
         }
-        switch rollFault() {
-        case .systemBusy?: return error(.systemBusy, delay: options.latency)
-        case .timeout?: count("timeout"); return .hang
-        case .reset?: count("reset"); return .reset
-        case .html?:
-            count("html")
-            return htmlPage(requestID: requestID(), delay: options.latency)
-        case nil: break
+        if let fault = rollFault() {
+            return reply(for: fault, requestID: requestID())
         }
         inner.withLock {
             $0.applied.append(grant)
             if options.recordTimeline { $0.appliedTimes.append(wallClock) }
         }
-        return .respond(status: 200, headers: jsonHeaders(), body: Array(#"{"result":true}"#.utf8), delay: options.latency)
+        return .respond(status: 200, headers: jsonHeaders(), body: DingTalkAPI.successBody, delay: options.latency)
     }
 
     /// What the real API refuses of a well-formed body. Corp ids start with
@@ -233,21 +228,26 @@ public final class FakeDingTalkState: Sendable {
     /// Sliding one-second window per app key: at most `qps` admitted calls in any second.
     private func admit(appKey: String, now: ContinuousClock.Instant) -> Bool {
         inner.withLock { state in
-            var calls = state.recentCalls[appKey, default: []]
+            // Changed in place through the subscript: copying the window out costs O(qps) a call.
             let windowStart = now - .seconds(1)
-            if let firstKept = calls.firstIndex(where: { $0 > windowStart }) {
-                calls.removeFirst(firstKept)
-            } else {
-                calls.removeAll()
-            }
-            let admitted = Double(calls.count) < options.qps
-            if admitted { calls.append(now) }
-            state.recentCalls[appKey] = calls
+            let expired = state.recentCalls[appKey].map { $0.firstIndex { $0 > windowStart } ?? $0.count } ?? 0
+            state.recentCalls[appKey, default: []].removeFirst(expired)
+            let admitted = Double(state.recentCalls[appKey, default: []].count) < options.qps
+            if admitted { state.recentCalls[appKey, default: []].append(now) }
             return admitted
         }
     }
 
-    enum Fault { case systemBusy, timeout, reset, html }
+    enum Fault: String { case systemBusy = "system.busy", timeout, reset, html }
+
+    private func reply(for fault: Fault, requestID: String) -> FakeReply {
+        switch fault {
+        case .systemBusy: return error(.systemBusy, requestID: requestID, delay: options.latency)
+        case .timeout: count("timeout"); return .hang
+        case .reset: count("reset"); return .reset
+        case .html: count("html"); return htmlPage(requestID: requestID, delay: options.latency)
+        }
+    }
 
     private func rollFault() -> Fault? {
         let faults = options.faults
@@ -295,10 +295,8 @@ public final class FakeDingTalkState: Sendable {
 
     private func answer(_ scripted: ScriptedReply) -> FakeReply {
         let requestID = scripted.requestId ?? requestID()
-        switch scripted.fault {
-        case "html"?: count("html"); return htmlPage(requestID: requestID, delay: options.latency)
-        case "reset"?: count("reset"); return .reset
-        default: break
+        if let fault = scripted.fault.flatMap(Fault.init(rawValue:)) {
+            return reply(for: fault, requestID: requestID)
         }
         let code = scripted.code ?? ""
         let known = DingTalkErrorCode.byCode[code]
@@ -346,8 +344,8 @@ public final class FakeDingTalkState: Sendable {
         .respond(status: status, headers: jsonHeaders(), body: Array(body.utf8), delay: .zero)
     }
 
-    private func error(_ code: DingTalkErrorCode, message: String? = nil, delay: Duration = .zero) -> FakeReply {
-        error(status: code.httpStatus, code: code.code, message: message ?? code.message, delay: delay)
+    private func error(_ code: DingTalkErrorCode, message: String? = nil, requestID: String? = nil, delay: Duration = .zero) -> FakeReply {
+        error(status: code.httpStatus, code: code.code, message: message ?? code.message, requestID: requestID, delay: delay)
     }
 
     /// DingTalk's error shape: `{"code","message","requestid"}` (lowercase `requestid`)

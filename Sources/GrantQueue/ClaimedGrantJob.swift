@@ -6,7 +6,6 @@ public struct ClaimedGrantJob: Sendable, Equatable {
     public let toCorpIds: [String]
     public let optUserId: String
     public let fields: [String]
-    public let orderingKey: String?
     /// This attempt's number (1 for the first). Completions must carry it back: it
     /// fences off a worker whose lease has since been taken over.
     public let attempt: Int32

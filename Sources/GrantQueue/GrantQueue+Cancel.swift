@@ -5,7 +5,7 @@ extension GrantQueue {
     /// that are running or finished are left alone, and counted.
     static let cancelPending = """
         WITH selected AS (
-            SELECT id, state FROM visibility_grant_jobs
+            SELECT id, idempotency_key, state FROM visibility_grant_jobs
             WHERE id = ANY($1::bigint[]) OR idempotency_key = ANY($2::text[])
             FOR UPDATE
         ),
@@ -18,9 +18,9 @@ extension GrantQueue {
         )
         SELECT (SELECT count(*) FROM selected)::bigint, (SELECT count(*) FROM cancelled)::bigint,
                (SELECT count(*) FROM unnest($1::bigint[]) AS i (id)
-                WHERE NOT EXISTS (SELECT 1 FROM visibility_grant_jobs AS j WHERE j.id = i.id))::bigint
+                WHERE NOT EXISTS (SELECT 1 FROM selected AS s WHERE s.id = i.id))::bigint
              + (SELECT count(*) FROM unnest($2::text[]) AS k (key)
-                WHERE NOT EXISTS (SELECT 1 FROM visibility_grant_jobs AS j WHERE j.idempotency_key = k.key))::bigint
+                WHERE NOT EXISTS (SELECT 1 FROM selected AS s WHERE s.idempotency_key = k.key))::bigint
         """
 
     public struct CancelResult: Sendable, Equatable {

@@ -36,8 +36,7 @@ extension GrantQueue {
                 updated_at = now()
             FROM next
             WHERE j.id = next.id
-            RETURNING j.id, j.to_corp_ids, j.opt_user_id, j.fields, j.ordering_key,
-                      j.attempts, j.max_attempts, j.locked_until
+            RETURNING j.id, j.to_corp_ids, j.opt_user_id, j.fields, j.attempts, j.max_attempts, j.locked_until
             """
     )
 
@@ -52,18 +51,10 @@ extension GrantQueue {
                 toCorpIds: try row.decode(1),
                 optUserId: try row.decode(2),
                 fields: try row.decode(3),
-                orderingKey: try row.decode(4),
-                attempt: try row.decode(5),
-                maxAttempts: try row.decode(6),
-                lockedUntil: try row.decode(7)
+                attempt: try row.decode(4),
+                maxAttempts: try row.decode(5),
+                lockedUntil: try row.decode(6)
             )
         }.sorted { $0.id < $1.id }
-    }
-}
-
-extension Duration {
-    /// The duration in (fractional) seconds.
-    public var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

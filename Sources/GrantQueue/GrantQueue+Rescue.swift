@@ -31,12 +31,11 @@ extension GrantQueue {
                     finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END
                 FROM expired AS e
                 WHERE j.id = e.id
-                RETURNING j.id, j.attempts, j.state, e.locked_by, e.locked_until
+                RETURNING j.id, j.attempts, j.state, e.locked_by, e.locked_until, j.last_error_code, j.last_error_message
             ),
             audit AS (
                 INSERT INTO visibility_grant_attempts (job_id, attempt, worker_id, started_at, error_code, error_message, outcome)
-                SELECT id, attempts, locked_by, locked_until, 'lease.expired',
-                       'worker ' || locked_by || ' stopped renewing its lease', 'lease_expired'
+                SELECT id, attempts, locked_by, locked_until, last_error_code, last_error_message, 'lease_expired'
                 FROM rescued
             )
             SELECT id, state FROM rescued

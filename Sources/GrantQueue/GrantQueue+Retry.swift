@@ -43,7 +43,7 @@ extension GrantQueue {
             WHERE j.id = selected.id
             RETURNING j.id
         )
-        SELECT count(*)::bigint, pg_notify('visibility_grant_jobs', '')::text FROM retried
+        SELECT count(*)::bigint, pg_notify($6, '')::text FROM retried
         """
 
     /// Puts the selected failed jobs back to pending with `moreAttempts` fresh
@@ -52,6 +52,7 @@ extension GrantQueue {
         precondition(!selection.isEmpty, "an empty selection would retry every failed job")
         let parameters: [any PostgresEncodable] = [
             selection.ids, selection.errorCodes, selection.failedSince, selection.failedUntil, moreAttempts,
+            Self.notificationChannel,
         ]
         return try connection.query(Self.retryFailed, parameters).first?.decode(0, as: Int.self) ?? 0
     }

@@ -10,14 +10,16 @@ extension GrantQueue {
             """
     )
 
+    /// An upsert: a worker whose row was removed (by hand, say) is registered again.
     static let heartbeat = PostgresStatement(
         name: "workers_heartbeat",
         sql: """
-            UPDATE visibility_workers
-            SET heartbeat_at = now(), in_flight = $2, pause_reason = $3,
-                paused_until = now() + make_interval(secs => $4::float8),
-                paused_since = CASE WHEN $3::text IS NULL THEN NULL ELSE coalesce(paused_since, now()) END
-            WHERE id = $1
+            INSERT INTO visibility_workers AS w (id, host, pid, in_flight, pause_reason, paused_until, paused_since)
+            VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::float8), CASE WHEN $5::text IS NOT NULL THEN now() END)
+            ON CONFLICT (id) DO UPDATE
+            SET heartbeat_at = now(), in_flight = EXCLUDED.in_flight, pause_reason = EXCLUDED.pause_reason,
+                paused_until = EXCLUDED.paused_until,
+                paused_since = CASE WHEN EXCLUDED.pause_reason IS NOT NULL THEN coalesce(w.paused_since, now()) END
             """
     )
 
@@ -67,11 +69,7 @@ extension GrantQueue {
 
     /// Refreshes the worker's heartbeat and report, re-registering it if its row was removed.
     public func heartbeat(workerID: String, host: String, pid: Int32, report: WorkerReport) throws {
-        let parameters: [any PostgresEncodable] = [workerID, report.inFlight, report.pause?.reason, report.pause?.remaining.seconds]
-        if try connection.query(Self.heartbeat, parameters).affectedRows == 0 {
-            try registerWorker(id: workerID, host: host, pid: pid)
-            try connection.query(Self.heartbeat, parameters)
-        }
+        try connection.query(Self.heartbeat, [workerID, host, pid, report.inFlight, report.pause?.reason, report.pause?.remaining.seconds])
     }
 
     /// Returns how many leases were extended.

@@ -1,4 +1,3 @@
-import Logging
 import Postgres
 
 /// The queue's SQL, run on one connection the caller owns.
@@ -10,10 +9,8 @@ public final class GrantQueue {
     public static let notificationChannel = "visibility_grant_jobs"
 
     public let connection: PostgresConnection
-    let logger: Logger
 
-    public init(connection: PostgresConnection, logger: Logger? = nil) {
+    public init(connection: PostgresConnection) {
         self.connection = connection
-        self.logger = logger ?? connection.logger
     }
 }

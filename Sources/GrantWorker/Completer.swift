@@ -182,8 +182,8 @@ final class Completer: Sendable {
                     nextDepthReading = ContinuousClock.now + Self.queueDepthInterval
                 }
             } catch {
+                // A broken session is re-established by the connection itself before its next statement.
                 let delay = health.failed(error, during: "writing outcomes")
-                if let connection = queue?.connection, !connection.isConnected { queue = nil }
                 // Back off for the whole delay: submissions signal `wake`, and must not cut it short.
                 let deadline = DispatchTime.now() + delay.dispatchTimeInterval
                 while DispatchTime.now() < deadline, !stopping.load(ordering: .acquiring) {

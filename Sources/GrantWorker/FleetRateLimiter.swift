@@ -27,15 +27,14 @@ final class FleetRateLimiter {
     /// How many jobs are worth claiming at once under this budget.
     var claimLimit: Int { max(tokens, chunk * 2) }
 
-    /// Takes one token, waiting (through `wait`, which returns false when the
-    /// worker is stopping) until the bucket has one. Throws on database errors.
-    func acquire(_ queue: GrantQueue, wait: (Duration) -> Bool) throws -> Bool {
+    /// Takes one token, waiting (through `wait`) until the bucket has one; returns
+    /// without one when `wait` says the worker is stopping. Throws on database errors.
+    func acquire(_ queue: GrantQueue, wait: (Duration) -> Bool) throws {
         while tokens == 0 {
             let (granted, delay) = try queue.takeRateTokens(appKey: appKey, rate: rate, burst: burst, wanted: chunk)
             tokens += granted
-            if tokens == 0, !wait(max(delay, .milliseconds(1))) { return false }
+            if tokens == 0, !wait(max(delay, .milliseconds(1))) { return }
         }
         tokens -= 1
-        return true
     }
 }

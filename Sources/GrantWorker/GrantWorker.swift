@@ -153,17 +153,16 @@ public final class GrantWorker: Sendable {
                 waitForWork(queue)
                 continue
             }
-            inFlight.add(jobs)
+            metrics.callsInFlight.record(inFlight.add(jobs))
             counters.update { $0.claimed += jobs.count }
             metrics.claimed.increment(by: jobs.count)
-            metrics.callsInFlight.record(inFlight.count)
             // The tighter of this process's own rate and the fleet's budget; 0 when neither caps it.
             let allowed = [rateLimiter.currentRate, fleetLimiter?.rate].compactMap { $0 }.min() ?? 0
             metrics.allowedRate.record(allowed)
             for (index, job) in jobs.enumerated() {
                 if let fleetLimiter {
                     do {
-                        _ = try fleetLimiter.acquire(queue) { sleepUnlessStopping($0) }
+                        try fleetLimiter.acquire(queue) { sleepUnlessStopping($0) }
                     } catch {
                         _ = sleepUnlessStopping(health.failed(error, during: "taking fleet rate tokens"))
                         release(Array(jobs[index...]), until: Date())
@@ -172,9 +171,10 @@ public final class GrantWorker: Sendable {
                 }
                 let wait = rateLimiter.reserve()
                 if wait > .zero { _ = sleepUnlessStopping(wait) }
-                if isStopping || pauseGate.active != nil {
+                let pause = pauseGate.active
+                if isStopping || pause != nil {
                     // Not sent: hand the rest back without using an attempt.
-                    let resumeAt = pauseGate.active.map { Date().addingTimeInterval(ContinuousClock.now.duration(to: $0.until).seconds) }
+                    let resumeAt = pause.map { Date().addingTimeInterval(ContinuousClock.now.duration(to: $0.until).seconds) }
                     release(Array(jobs[index...]), until: resumeAt ?? Date())
                     break
                 }
@@ -220,8 +220,7 @@ public final class GrantWorker: Sendable {
         Task { [self] in
             let clockStart = ContinuousClock.now
             let result = await client.apply(grant)
-            let elapsed = (ContinuousClock.now - clockStart).components
-            metrics.callDuration.recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+            metrics.callDuration.recordNanoseconds((ContinuousClock.now - clockStart).wholeNanoseconds)
             finish(job, result: result, startedAt: startedAt)
             slots.signal()
         }
@@ -230,8 +229,8 @@ public final class GrantWorker: Sendable {
     private func finish(_ job: ClaimedGrantJob, result: APICallResult, startedAt: Date) {
         let (outcome, action) = policy.decide(result, job: job, startedAt: startedAt)
         // Released at shutdown while the call ran: the job is no longer ours to complete.
-        guard inFlight.remove(job, then: { completer.submit(outcome) }) else { return }
-        metrics.callsInFlight.record(inFlight.count)
+        guard let stillInFlight = inFlight.remove(job, then: { completer.submit(outcome) }) else { return }
+        metrics.callsInFlight.record(stillInFlight)
         if action == .none || action == .slowDown, pauseGate.answeredNormally() {
             logger.notice("resuming calls: DingTalk answered normally")
             completer.requestHeartbeat()
@@ -241,7 +240,6 @@ public final class GrantWorker: Sendable {
             if result.outcomeClass == .success { rateLimiter.succeeded() }
         case .slowDown:
             rateLimiter.throttled()
-            counters.update { $0.throttled += 1 }
             metrics.throttled.increment()
         case .pause(let duration, let reason):
             if pauseGate.pause(for: duration, reason: reason) {
@@ -249,38 +247,44 @@ public final class GrantWorker: Sendable {
                 completer.requestHeartbeat()
             }
         }
-        counters.update { counters in
-            switch outcome.disposition {
-            case .succeeded: counters.succeeded += 1
-            case .failed: counters.failed += 1
-            case .retry: counters.retried += 1
-            case .released: counters.released += 1
-            }
-        }
-        switch outcome.disposition {
-        case .succeeded: metrics.succeeded.increment()
-        case .failed: metrics.failed(code: outcome.errorCode)
-        // The completion statement turns a retry on the last attempt into a failure.
-        case .retry where job.attempt >= job.maxAttempts: metrics.failed(code: outcome.errorCode)
-        case .retry: metrics.retried(code: outcome.errorCode)
-        case .released: metrics.released.increment()
-        }
+        count(outcome.disposition, code: outcome.errorCode)
         if case .failed = outcome.disposition {
             logger.debug("job failed", metadata: ["job_id": "\(job.id)", "code": "\(outcome.errorCode ?? "-")"])
         }
     }
 
-    private func release(_ jobs: [ClaimedGrantJob], until: Date) {
-        let released = jobs.filter { inFlight.remove($0) }
-        returnSlots(released.count)
-        counters.update { $0.released += released.count }
-        metrics.released.increment(by: released.count)
-        completer.submit(released.map { Self.handedBack($0, until: until) })
+    /// Counts outcomes for the exit summary and the metrics alike.
+    private func count(_ disposition: GrantJobOutcome.Disposition, code: String?, times: Int = 1) {
+        counters.update { counters in
+            switch disposition {
+            case .succeeded: counters.succeeded += times
+            case .failed: counters.failed += times
+            case .retry: counters.retried += times
+            case .released: counters.released += times
+            }
+        }
+        switch disposition {
+        case .succeeded: metrics.succeeded.increment(by: times)
+        case .failed: metrics.failed(code: code, times: times)
+        case .retry: metrics.retried(code: code, times: times)
+        case .released: metrics.released.increment(by: times)
+        }
     }
 
-    /// A job given back unsent: pending again from `until`, its attempt not used.
-    private static func handedBack(_ job: ClaimedGrantJob, until: Date) -> GrantJobOutcome {
-        GrantJobOutcome(jobID: job.id, attempt: job.attempt, disposition: .released(at: until), startedAt: Date(), reachedAPI: false)
+    /// Claimed jobs that were not sent (pause, stop, a fleet-budget error): still ours.
+    private func release(_ jobs: [ClaimedGrantJob], until: Date) {
+        let released = jobs.filter { inFlight.remove($0) != nil }
+        returnSlots(released.count)
+        handBack(released, until: until)
+    }
+
+    /// Jobs given back unsent or unfinished: pending again from `until`, their attempt not used.
+    private func handBack(_ jobs: [ClaimedGrantJob], until: Date) {
+        guard !jobs.isEmpty else { return }
+        count(.released(at: until), code: nil, times: jobs.count)
+        completer.submit(jobs.map {
+            GrantJobOutcome(jobID: $0.id, attempt: $0.attempt, disposition: .released(at: until), startedAt: Date(), reachedAPI: false)
+        })
     }
 
     // MARK: Shutdown
@@ -301,9 +305,7 @@ public final class GrantWorker: Sendable {
         let unfinished = inFlight.removeAll()
         if !unfinished.isEmpty {
             logger.warning("drain timeout: handing unfinished jobs back", metadata: ["jobs": "\(unfinished.count)"])
-            counters.update { $0.released += unfinished.count }
-            metrics.released.increment(by: unfinished.count)
-            completer.submit(unfinished.map { Self.handedBack($0, until: Date()) })
+            handBack(unfinished, until: Date())
         }
         if !completer.stop(timeout: max(options.lease, .seconds(5))) {
             logger.error("could not write every outcome before exiting; their leases will expire and the jobs run again",

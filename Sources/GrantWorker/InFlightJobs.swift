@@ -7,22 +7,26 @@ import Synchronization
 final class InFlightJobs: Sendable {
     private let jobs = Mutex<[Int64: ClaimedGrantJob]>([:])
 
-    func add(_ batch: [ClaimedGrantJob]) {
+    /// Adds the batch; returns how many jobs are now held.
+    @discardableResult
+    func add(_ batch: [ClaimedGrantJob]) -> Int {
         jobs.withLock { jobs in
             for job in batch { jobs[job.id] = job }
+            return jobs.count
         }
     }
 
     /// Removes the job if this very claim (id and attempt) is still held, and runs
     /// `then` under the same lock, so that `removeAll` at shutdown cannot slip in
-    /// between; false if it was already taken away (released at shutdown).
+    /// between. Returns how many jobs are left, or nil if it was already taken
+    /// away (released at shutdown).
     @discardableResult
-    func remove(_ job: ClaimedGrantJob, then: () -> Void = {}) -> Bool {
+    func remove(_ job: ClaimedGrantJob, then: () -> Void = {}) -> Int? {
         jobs.withLock { jobs in
-            guard jobs[job.id]?.attempt == job.attempt else { return false }
+            guard jobs[job.id]?.attempt == job.attempt else { return nil }
             jobs.removeValue(forKey: job.id)
             then()
-            return true
+            return jobs.count
         }
     }
 

@@ -43,6 +43,11 @@ struct OutcomePolicy: Sendable {
                 errorMessage: Self.storable(result.message, limit: 1000), requestID: Self.storable(result.requestID, limit: 200))
         }
         func later(_ delay: Duration) -> Date { now.addingTimeInterval(delay.seconds) }
+        /// A retry on the job's last attempt is its failure (the completion statement
+        /// applies the same rule for any caller; deciding it here keeps counts right).
+        func retry(after delay: Duration) -> GrantJobOutcome.Disposition {
+            job.attempt >= job.maxAttempts ? .failed : .retry(at: later(delay))
+        }
         let code = result.code ?? result.outcomeClass.rawValue
 
         switch result.outcomeClass {
@@ -56,10 +61,10 @@ struct OutcomePolicy: Sendable {
             let delay = backoff.delay(afterAttempt: 3)
             return (outcome(.released(at: later(delay)), reachedAPI: false), .pause(delay, reason: "DingTalk unreachable (\(code))"))
         case .transient:
-            return (outcome(.retry(at: later(backoff.delay(afterAttempt: job.attempt)))), .none)
+            return (outcome(retry(after: backoff.delay(afterAttempt: job.attempt))), .none)
         case .throttled:
             let delay = backoff.delay(afterAttempt: job.attempt, minimum: .seconds(1))
-            return (outcome(.retry(at: later(delay))), .slowDown)
+            return (outcome(retry(after: delay)), .slowDown)
         case .token, .config:
             // Every job would fail the same way: fail none, give this one back, stop calling.
             return (outcome(.released(at: later(configProbeInterval))),

@@ -57,7 +57,8 @@ public final class RateLimiter: Sendable {
     public func reserve() -> Duration {
         let now = ContinuousClock.now
         return state.withLock { state in
-            state.countCall(at: now)
+            // The observed rate only matters when there is no configured one to fall back on.
+            if configuredRate == nil { state.countCall(at: now) }
             guard let rate = state.rate else { return .zero }
             let slot = max(state.nextSlot, now)
             state.nextSlot = slot + .nanoseconds(Int64(1e9 / rate))
@@ -80,8 +81,7 @@ public final class RateLimiter: Sendable {
         let now = ContinuousClock.now
         state.withLock { state in
             guard now - state.lastDecrease >= .seconds(1) else { return }
-            let observed = state.observedRate(at: now)
-            let base = state.rate ?? max(observed, minimumRate * 2)
+            let base = state.rate ?? max(state.observedRate(at: now), minimumRate * 2)
             state.rate = max(minimumRate, base / 2)
             state.lastDecrease = now
             state.lastIncrease = now

@@ -8,7 +8,6 @@ public final class WorkerCounters: Sendable {
         public var failed = 0
         public var retried = 0
         public var released = 0
-        public var throttled = 0
     }
 
     private let values = Mutex(Snapshot())

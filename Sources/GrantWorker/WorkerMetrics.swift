@@ -16,11 +16,11 @@ struct WorkerMetrics: Sendable {
     let queueDepth = Gauge(label: "visibility_queue_depth")
 
     /// Per error code; the factory keeps one counter per code.
-    func failed(code: String?) {
-        Counter(label: "visibility_jobs_failed_total", dimensions: [("code", code ?? "none")]).increment()
+    func failed(code: String?, times: Int = 1) {
+        Counter(label: "visibility_jobs_failed_total", dimensions: [("code", code ?? "none")]).increment(by: times)
     }
 
-    func retried(code: String?) {
-        Counter(label: "visibility_jobs_retried_total", dimensions: [("code", code ?? "none")]).increment()
+    func retried(code: String?, times: Int = 1) {
+        Counter(label: "visibility_jobs_retried_total", dimensions: [("code", code ?? "none")]).increment(by: times)
     }
 }

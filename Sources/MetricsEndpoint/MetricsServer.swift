@@ -1,7 +1,7 @@
 import CoreMetrics
+import HTTPServerSupport
 import NIOCore
 import NIOHTTP1
-import NIOPosix
 import Prometheus
 
 /// Serves `GET /metrics` (Prometheus text from `registry`), `GET /healthz`
@@ -12,15 +12,12 @@ public final class MetricsServer: Sendable {
     /// `nil` when healthy, else why not (shown in the 503 body).
     public typealias HealthCheck = @Sendable () -> String?
 
-    private let channel: any Channel
-    private let group: MultiThreadedEventLoopGroup
+    private let server: HTTPServer
     /// e.g. `http://127.0.0.1:9464`
-    public let baseURL: String
+    public var baseURL: String { server.baseURL }
 
-    private init(channel: any Channel, group: MultiThreadedEventLoopGroup, baseURL: String) {
-        self.channel = channel
-        self.group = group
-        self.baseURL = baseURL
+    private init(server: HTTPServer) {
+        self.server = server
     }
 
     /// Makes the Prometheus registry the process-wide swift-metrics backend.
@@ -39,30 +36,13 @@ public final class MetricsServer: Sendable {
 
     public static func start(host: String, port: Int, registry: PrometheusCollectorRegistry,
                              health: @escaping HealthCheck) async throws -> MetricsServer {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(MetricsHandler(registry: registry, health: health))
-                }
-            }
-        let channel: any Channel
-        do {
-            channel = try await bootstrap.bind(host: host, port: port).get()
-        } catch {
-            try? await group.shutdownGracefully()
-            throw error
-        }
-        let boundPort = channel.localAddress?.port ?? port
-        let printableHost = host.contains(":") ? "[\(host)]" : host
-        return MetricsServer(channel: channel, group: group, baseURL: "http://\(printableHost):\(boundPort)")
+        MetricsServer(server: try await HTTPServer.start(host: host, port: port, threads: 1) {
+            MetricsHandler(registry: registry, health: health)
+        })
     }
 
     public func shutdown() async throws {
-        try? await channel.close()
-        try await group.shutdownGracefully()
+        try await server.shutdown()
     }
 }
 
@@ -88,7 +68,7 @@ final class MetricsHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard let head else { return }
             self.head = nil
-            let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+            let path = requestPath(head.uri)
             let (status, contentType, body): (HTTPResponseStatus, String, [UInt8])
             switch (head.method, path) {
             case (.GET, "/metrics"):
@@ -106,15 +86,8 @@ final class MetricsHandler: ChannelInboundHandler, RemovableChannelHandler {
             default:
                 (status, contentType, body) = (.notFound, "text/plain; charset=utf-8", Array("not found; try /metrics, /healthz or /livez\n".utf8))
             }
-            var headers = HTTPHeaders([("Content-Type", contentType), ("Content-Length", String(body.count))])
-            if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
-            let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-            if !head.isKeepAlive {
-                let loopBoundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-                done.assumeIsolated().whenComplete { _ in loopBoundContext.value.close(promise: nil) }
-            }
+            context.writeHTTPResponse(status: status, headers: [("Content-Type", contentType)], body: body,
+                                      keepAlive: head.isKeepAlive, version: head.version)
         }
     }
 

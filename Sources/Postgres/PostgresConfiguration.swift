@@ -39,7 +39,9 @@ extension PostgresConfiguration {
                 option += 1
             }
         }
-        for (key, value) in overrides.sorted(by: { $0.key < $1.key }) {
+        // What `PostgresConnection.init` adds to every session, so the child connects alike.
+        let defaults = ["fallback_application_name": applicationName, "client_encoding": "UTF8"]
+        for (key, value) in defaults.merging(overrides, uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) {
             settings.removeAll { $0.0 == key }
             settings.append((key, value))
         }

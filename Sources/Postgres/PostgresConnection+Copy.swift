@@ -6,7 +6,7 @@ extension PostgresConnection {
     /// none (COPY is one statement).
     @discardableResult
     public func copyFrom(_ sql: String, rows: some Sequence<[String?]>) throws -> Int {
-        try query("SELECT 1")  // makes sure the session is usable before the COPY starts
+        try ensureUsable()
         guard let start = PQexec(handle, sql) else { throw connectionError() }
         let status = PQresultStatus(start)
         if status != PGRES_COPY_IN {
@@ -42,11 +42,12 @@ extension PostgresConnection {
             if PQresultStatus(result) == PGRES_COPY_IN {
                 // The end of the COPY was never delivered; the session is unusable.
                 failure = failure ?? connectionError()
-                PQreset(handle)
+                // A fresh session, with its settings, LISTENs and prepared statements restored.
+                try? reconnect()
                 break
             }
             if PQresultStatus(result) == PGRES_COMMAND_OK {
-                copied = PQcmdTuples(result).map { Int(String(cString: $0)) ?? 0 } ?? 0
+                copied = affectedRowCount(result)
             } else if failure == nil {
                 failure = serverError(result)
             }

@@ -20,24 +20,19 @@ extension PostgresConnection {
         listeningChannels.insert(channel)
     }
 
-    public func unlisten(_ channel: String) throws {
-        try query("UNLISTEN \(try quoteIdentifier(channel))")
-        listeningChannels.remove(channel)
-    }
-
     /// Returns the notifications that arrive within `timeout` (possibly none),
     /// waiting on the socket with `poll()` rather than sleeping. Returns as soon as
     /// at least one is there. After a reconnect, notifications sent while the
     /// connection was down are lost: compare `reconnectCount` to notice.
     public func waitForNotifications(timeout: Duration) throws -> [PostgresNotification] {
-        if !isConnected { try reconnect() }
+        try ensureUsable()
         var received = drainNotifications()
         if !received.isEmpty { return received }
         let deadline = ContinuousClock.now + timeout
         while true {
             let remaining = ContinuousClock.now.duration(to: deadline)
             guard remaining > .zero else { return [] }
-            let milliseconds = Int32(clamping: remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1)
+            let milliseconds = Int32(clamping: Int64(remaining.seconds * 1000) + 1)
             if socketIsReadable(timeoutMilliseconds: milliseconds) {
                 guard PQconsumeInput(handle) == 1 else { throw connectionError() }
                 received = drainNotifications()

@@ -160,7 +160,6 @@ public final class PostgresConnection {
         PQreset(handle)
         guard PQstatus(handle) == CONNECTION_OK else { throw connectionError() }
         preparedNames.removeAll()
-        transactionDepth = 0
         try configureSession()
         reconnectCount += 1
         logger.info("reconnected to PostgreSQL", metadata: ["backend_pid": "\(backendPID)"])
@@ -169,7 +168,7 @@ public final class PostgresConnection {
     /// Before a statement is sent: if the idle socket has something to read, the
     /// server may have closed the session (restart, terminate). Reading it now
     /// tells, and reconnecting now is safe because nothing of ours is in flight.
-    private func ensureUsable() throws {
+    func ensureUsable() throws {
         guard !isClosed else {
             throw PostgresError(kind: .connection, message: "connection was closed")
         }
@@ -237,8 +236,12 @@ public final class PostgresConnection {
                 }
             }
         }
-        let affected = PQcmdTuples(result).map { Int(String(cString: $0)) ?? 0 } ?? 0
-        return PostgresRows(columns: columns, cells: cells, affectedRows: affected)
+        return PostgresRows(columns: columns, cells: cells, affectedRows: affectedRowCount(result))
+    }
+
+    /// The row count of INSERT/UPDATE/DELETE/COPY (0 for other statements).
+    func affectedRowCount(_ result: OpaquePointer) -> Int {
+        PQcmdTuples(result).map { Int(String(cString: $0)) ?? 0 } ?? 0
     }
 
     func serverError(_ result: OpaquePointer) -> PostgresError {

@@ -71,8 +71,6 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         let answer = Answer(outcome: result.outcomeClass.rawValue, httpStatus: result.httpStatus, code: result.code,
                             message: result.message, requestId: result.requestID, reachedAPI: result.reachedAPI)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? encoder.encode(answer)) ?? Data("{}".utf8), as: UTF8.self)
+        return JSONOutput.text(answer)
     }
 }

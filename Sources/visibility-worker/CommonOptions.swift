@@ -17,13 +17,17 @@ struct CommonOptions: ParsableArguments {
 
     @OptionGroup var logging: LoggingOptions
 
-    func makeLogger(label: String = "visibility-worker") throws -> Logger {
-        try logging.makeLogger(label: label)
+    func makeLogger() throws -> Logger {
+        try logging.makeLogger()
+    }
+
+    /// `--database-url`, else `DATABASE_URL`, else libpq's own defaults.
+    var configuration: PostgresConfiguration {
+        PostgresConfiguration(conninfo: databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"])
     }
 
     func connect(logger: Logger) throws -> PostgresConnection {
-        let conninfo = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"]
-        return try PostgresConnection(configuration: PostgresConfiguration(conninfo: conninfo), logger: logger)
+        try PostgresConnection(configuration: configuration, logger: logger)
     }
 }
 
@@ -35,18 +39,18 @@ struct LoggingOptions: ParsableArguments {
     @Option(help: "Log lines as text (for people) or json (one object per line, for log shippers). (env: LOG_FORMAT; default text)")
     var logFormat: String?
 
-    func makeLogger(label: String = "visibility-worker") throws -> Logger {
+    func makeLogger() throws -> Logger {
         let environment = ProcessInfo.processInfo.environment
         let levelName = logLevel ?? environment["LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
             throw ValidationError("--log-level / LOG_LEVEL: unknown level '\(levelName)'")
         }
-        let formatName = logFormat ?? environment["LOG_FORMAT"].flatMap { $0.isEmpty ? nil : $0 } ?? "text"
+        let formatName = Settings.string(logFormat, env: "LOG_FORMAT") ?? "text"
         guard let format = LogFormat(rawValue: formatName.lowercased()) else {
             throw ValidationError("--log-format / LOG_FORMAT: expected text or json, not '\(formatName)'")
         }
         LoggingBootstrap.once(format: format)
-        var logger = Logger(label: label)
+        var logger = Logger(label: "visibility-worker")
         logger.logLevel = level
         return logger
     }

@@ -18,10 +18,13 @@ struct DingTalkOptions: ParsableArguments {
     @Flag(help: "Do not verify the API's TLS certificate. Only for a test proxy; logged as a warning.")
     var insecureSkipTLSVerify = false
 
+    /// `--app-key`, else `DINGTALK_APP_KEY`.
+    var resolvedAppKey: String? { Settings.string(appKey, env: "DINGTALK_APP_KEY") }
+
     /// Builds the client; `connections` sizes the keep-alive pool.
     func makeClient(connections: Int, logger: Logger) throws -> (DingTalkClient, any HTTPTransport) {
         let environment = Settings.environment
-        let base = baseURL ?? environment["DINGTALK_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? DingTalkAPI.defaultBaseURL
+        let base = Settings.string(baseURL, env: "DINGTALK_BASE_URL") ?? DingTalkAPI.defaultBaseURL
         guard let url = URL(string: base), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
             throw ValidationError("--base-url / DINGTALK_BASE_URL: '\(base)' is not an http(s) URL")
         }
@@ -41,19 +44,22 @@ struct DingTalkOptions: ParsableArguments {
         }
 
         // Every setting is checked before the HTTP client exists: it must be shut down once created.
-        var credentials: (key: String, secret: String)?
-        let staticToken = environment["DINGTALK_ACCESS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-        if staticToken == nil {
-            guard let key = appKey ?? environment["DINGTALK_APP_KEY"], !key.isEmpty else {
-                throw ValidationError("set DINGTALK_APP_KEY (or --app-key) and DINGTALK_APP_SECRET, or DINGTALK_ACCESS_TOKEN")
-            }
-            credentials = (key, try Self.appSecret())
+        enum Authentication {
+            case staticToken(String)
+            case app(key: String, secret: String)
+        }
+        let authentication: Authentication
+        if let token = Settings.string(nil, env: "DINGTALK_ACCESS_TOKEN") {
+            authentication = .staticToken(token)
+        } else if let key = resolvedAppKey {
+            authentication = .app(key: key, secret: try Self.appSecret())
+        } else {
+            throw ValidationError("set DINGTALK_APP_KEY (or --app-key) and DINGTALK_APP_SECRET, or DINGTALK_ACCESS_TOKEN")
         }
         let transport = AsyncHTTPClientTransport(options: transportOptions)
-        let tokenProvider: any AccessTokenProvider = if let credentials {
-            AppAccessTokenProvider(appKey: credentials.key, appSecret: credentials.secret, baseURL: base, transport: transport)
-        } else {
-            StaticAccessTokenProvider(token: staticToken ?? "")
+        let tokenProvider: any AccessTokenProvider = switch authentication {
+        case .staticToken(let token): StaticAccessTokenProvider(token: token)
+        case .app(let key, let secret): AppAccessTokenProvider(appKey: key, appSecret: secret, baseURL: base, transport: transport)
         }
         return (DingTalkClient(baseURL: base, tokenProvider: tokenProvider, transport: transport), transport)
     }

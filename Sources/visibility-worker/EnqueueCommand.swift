@@ -77,13 +77,7 @@ struct EnqueueCommand: ParsableCommand {
             toCorpIds: corpIDs, optUserId: optUserID ?? "", fields: fields, idempotencyKey: idempotencyKey,
             orderingKey: orderingKey, priority: priority, maxAttempts: maxAttempts
         )
-        if let runAt {
-            do {
-                job.runAt = try PostgresTimestamp.parse(runAt)
-            } catch {
-                throw ValidationError("--run-at: expected a timestamp like 2026-11-25T14:40:00Z")
-            }
-        }
+        job.runAt = try runAt.map { try Settings.timestamp($0, flag: "--run-at") }
         let problems = job.problems()
         guard problems.isEmpty else { throw CommandError(problems.joined(separator: "\n")) }
         let queue = GrantQueue(connection: try common.connect(logger: logger))

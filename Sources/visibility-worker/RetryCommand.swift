@@ -43,8 +43,8 @@ struct RetryCommand: ParsableCommand {
         var selection = GrantQueue.RetrySelection()
         if !ids.isEmpty { selection.ids = ids }
         if !codes.isEmpty { selection.errorCodes = codes }
-        selection.failedSince = try failedSince.map { try Self.time($0, flag: "--failed-since") }
-        selection.failedUntil = try failedUntil.map { try Self.time($0, flag: "--failed-until") }
+        selection.failedSince = try failedSince.map { try Settings.timestamp($0, flag: "--failed-since") }
+        selection.failedUntil = try failedUntil.map { try Settings.timestamp($0, flag: "--failed-until") }
         guard !selection.isEmpty else {
             throw ValidationError("say which failed jobs: --id, --code, --failed-since and/or --failed-until")
         }
@@ -53,13 +53,5 @@ struct RetryCommand: ParsableCommand {
         let queue = GrantQueue(connection: try common.connect(logger: logger))
         let count = try queue.retryFailed(selection, moreAttempts: attempts)
         print("retried \(count) failed job\(count == 1 ? "" : "s"), each with \(attempts) more attempt\(attempts == 1 ? "" : "s")")
-    }
-
-    static func time(_ text: String, flag: String) throws -> Date {
-        do {
-            return try PostgresTimestamp.parse(text)
-        } catch {
-            throw ValidationError("\(flag): expected a timestamp like 2026-11-25T14:40:00Z")
-        }
     }
 }

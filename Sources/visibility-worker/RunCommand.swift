@@ -86,13 +86,12 @@ struct RunCommand: AsyncParsableCommand {
         var options = try workerOptions()
         let port = try Settings.value(metricsPort.map(String.init), flagName: "--metrics-port", env: "VISIBILITY_WORKER_METRICS_PORT",
                                       parse: { Int($0).flatMap { (0...65_535).contains($0) ? $0 : nil } })
-        let host = metricsHost ?? Settings.environment["VISIBILITY_WORKER_METRICS_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1"
+        let host = Settings.string(metricsHost, env: "VISIBILITY_WORKER_METRICS_HOST") ?? "127.0.0.1"
         // Metrics made before the backend exists stay no-ops: bootstrap before the client and the worker.
         let registry = port.map { _ in MetricsServer.bootstrapMetrics() }
         options.reportQueueDepth = port != nil
         let (client, transport) = try dingTalk.makeClient(connections: options.concurrency, logger: logger)
-        let conninfo = common.databaseURL ?? Settings.environment["DATABASE_URL"]
-        let worker = GrantWorker(options: options, database: PostgresConfiguration(conninfo: conninfo), client: client, logger: logger)
+        let worker = GrantWorker(options: options, database: common.configuration, client: client, logger: logger)
         var metricsServer: MetricsServer?
         if let port, let registry {
             do {
@@ -125,7 +124,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     private func workerOptions() throws -> WorkerOptions {
-        var options = WorkerOptions(workerID: workerID ?? Settings.environment["VISIBILITY_WORKER_ID"] ?? WorkerOptions.defaultWorkerID())
+        var options = WorkerOptions(workerID: Settings.string(workerID, env: "VISIBILITY_WORKER_ID") ?? WorkerOptions.defaultWorkerID())
         if let value = try Settings.value(concurrency.map(String.init), flagName: "--concurrency", env: "VISIBILITY_WORKER_CONCURRENCY", parse: { Int($0) }) {
             options.concurrency = value
         }
@@ -133,7 +132,7 @@ struct RunCommand: AsyncParsableCommand {
         options.globalQPS = try Settings.value(globalQPS.map { String($0) }, flagName: "--global-qps", env: "VISIBILITY_WORKER_GLOBAL_QPS",
                                                parse: { Double($0) })
         // DingTalk limits calls per app, so the fleet's budget is keyed by the app key.
-        options.rateBucketKey = dingTalk.appKey ?? Settings.environment["DINGTALK_APP_KEY"].flatMap { $0.isEmpty ? nil : $0 } ?? "access-token"
+        options.rateBucketKey = dingTalk.resolvedAppKey ?? "access-token"
         if let value = try Settings.value(batchSize.map(String.init), flagName: "--batch-size", env: "VISIBILITY_WORKER_BATCH_SIZE", parse: { Int($0) }) {
             options.batchSize = value
         }

@@ -1,10 +1,25 @@
 import ArgumentParser
 import Foundation
+import Postgres
 
 /// Reads a setting from its flag or, failing that, its environment variable,
 /// and names whichever one was wrong.
 enum Settings {
     static var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    /// The flag's text, else the environment variable's; empty counts as unset.
+    static func string(_ flag: String?, env: String) -> String? {
+        (flag ?? environment[env]).flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// An ISO 8601 timestamp from a flag, or a message naming the flag.
+    static func timestamp(_ text: String, flag: String) throws -> Date {
+        do {
+            return try PostgresTimestamp.parse(text)
+        } catch {
+            throw ValidationError("\(flag): expected a timestamp like 2026-11-25T14:40:00Z")
+        }
+    }
 
     static func value<T>(_ flag: String?, flagName: String, env: String, parse: (String) -> T?) throws -> T? {
         if let flag {

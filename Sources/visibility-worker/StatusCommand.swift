@@ -34,8 +34,7 @@ struct StatusCommand: ParsableCommand {
         guard let pause = Settings.duration(interval), pause >= .milliseconds(100) else {
             throw ValidationError("--interval: expected a duration of at least 100ms, like 2s")
         }
-        let connection = try common.connect(logger: logger)
-        let queue = GrantQueue(connection: connection)
+        let queue = GrantQueue(connection: try common.connect(logger: logger))
         guard watch else {
             print(try render(queue.stats()))
             return
@@ -46,9 +45,10 @@ struct StatusCommand: ParsableCommand {
             do {
                 text = try render(queue.stats())
             } catch {
-                // A database blip must not end the watch: say so, and try again next round.
-                text = json ? Self.errorJSON("database unavailable: \(error)") : "database unavailable: \(error)"
-                try? connection.reconnect()
+                // A database blip must not end the watch: say so, and try again next round
+                // (the connection re-establishes itself before its next statement).
+                // Still one JSON object per line with --json.
+                text = json ? JSONOutput.text(["error": "database unavailable: \(error)"]) : "database unavailable: \(error)"
             }
             let screen = clearScreen ? "\u{1B}[H\u{1B}[2J" + Self.timestamp() + "\n" + text : text
             FileHandle.standardOutput.write(Data((screen + "\n").utf8))
@@ -56,18 +56,8 @@ struct StatusCommand: ParsableCommand {
         }
     }
 
-    private func render(_ stats: QueueStats) throws -> String {
-        guard json else { return Self.render(stats) }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = watch ? [.sortedKeys] : [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        return String(decoding: try encoder.encode(stats), as: UTF8.self)
-    }
-
-    /// `{"error": "..."}`, so `--watch --json` output stays one JSON object per line.
-    static func errorJSON(_ message: String) -> String {
-        let data = try? JSONSerialization.data(withJSONObject: ["error": message], options: [.sortedKeys])
-        return data.map { String(decoding: $0, as: UTF8.self) } ?? #"{"error":"database unavailable"}"#
+    private func render(_ stats: QueueStats) -> String {
+        json ? JSONOutput.text(stats, pretty: !watch) : Self.render(stats)
     }
 
     static func timestamp() -> String {

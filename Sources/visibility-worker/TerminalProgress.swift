@@ -10,10 +10,10 @@ final class TerminalProgress {
     private var lastDrawn: ContinuousClock.Instant?
     private var drew = false
 
-    init(_ label: String, unit: String = "rows", enabled: Bool = isatty(STDERR_FILENO) == 1) {
+    init(_ label: String, unit: String = "rows") {
         self.label = label
         self.unit = unit
-        self.enabled = enabled
+        self.enabled = isatty(STDERR_FILENO) == 1
     }
 
     func update(_ count: Int, detail: String = "") {

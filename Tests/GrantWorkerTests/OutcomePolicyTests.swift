@@ -6,7 +6,7 @@ import XCTest
 
 /// DESIGN.md section 1, row by row: what happens to the job and to the process.
 final class OutcomePolicyTests: XCTestCase {
-    private let job = ClaimedGrantJob(id: 7, toCorpIds: ["ding1"], optUserId: "u", fields: [], orderingKey: nil,
+    private let job = ClaimedGrantJob(id: 7, toCorpIds: ["ding1"], optUserId: "u", fields: [],
                                       attempt: 3, maxAttempts: 10, lockedUntil: Date())
     private let now = Date(timeIntervalSince1970: 1_800_000_000)
 
@@ -50,6 +50,18 @@ final class OutcomePolicyTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(seconds, 2)  // attempt 3: 1 s · 2² = 4 s, jittered to [2, 4]
         XCTAssertLessThanOrEqual(seconds, 4)
         XCTAssertEqual(result.action, .none)
+    }
+
+    func testARetryOnTheLastAttemptIsAFailure() {
+        let lastAttempt = ClaimedGrantJob(id: 7, toCorpIds: ["ding1"], optUserId: "u", fields: [],
+                                          attempt: 10, maxAttempts: 10, lockedUntil: Date())
+        for (outcomeClass, action) in [(APIOutcomeClass.transient, OutcomePolicy.ProcessAction.none), (.throttled, .slowDown)] {
+            let result = policy.decide(APICallResult(outcomeClass: outcomeClass, httpStatus: 500, code: "system.busy"),
+                                       job: lastAttempt, startedAt: now, now: now)
+            XCTAssertEqual(result.outcome.disposition, .failed, "\(outcomeClass)")
+            XCTAssertEqual(result.outcome.errorCode, "system.busy")
+            XCTAssertEqual(result.action, action, "a throttle still slows the process down")
+        }
     }
 
     func testThrottlingRetriesAfterAtLeastASecondAndSlowsTheProcess() throws {

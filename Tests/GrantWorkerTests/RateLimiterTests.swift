@@ -10,7 +10,7 @@ final class RateLimiterTests: XCTestCase {
         XCTAssertLessThanOrEqual(waits[4], .milliseconds(410))
     }
 
-    func testThrottleHalvesOncePerSecondAndSuccessRecovers() {
+    func testThrottleHalvesAtMostOncePerSecond() {
         let limiter = RateLimiter(rate: 40)
         limiter.throttled()
         XCTAssertEqual(limiter.currentRate, 20)

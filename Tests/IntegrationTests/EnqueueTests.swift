@@ -45,7 +45,7 @@ final class EnqueueTests: DatabaseTestCase {
     }
 
     func testCLIEnqueuesOneJobFromFlags() throws {
-        let environment = ["DATABASE_URL": try database.conninfo()]
+        let environment = try databaseEnvironment()
         let result = try runWorker(["enqueue", "--corp-id", "ding1", "--corp-id", "ding2", "--opt-user-id", "u1",
                                     "--field", "mobile", "--idempotency-key", "cli-1"], environment: environment)
         XCTAssertEqual(result.status, 0, result.stderr)
@@ -61,7 +61,7 @@ final class EnqueueTests: DatabaseTestCase {
     }
 
     func testCLIFileWithABadLineInsertsNothingAndNamesTheLine() throws {
-        let environment = ["DATABASE_URL": try database.conninfo()]
+        let environment = try databaseEnvironment()
         var lines = (1...50).map { #"{"to_corp_ids":["ding\#($0)"],"opt_user_id":"u\#($0)"}"# }
         lines[36] = #"{"to_corp_ids":["ding37"],"opt_user_id":""}"#
         let result = try runWorker(["enqueue", "--file", "-", "--format", "jsonl"], environment: environment,
@@ -82,7 +82,7 @@ final class EnqueueTests: DatabaseTestCase {
 
         let listener = try database.connect()
         try listener.listen(GrantQueue.notificationChannel)
-        let result = try runWorker(["enqueue", "--file", file.path], environment: ["DATABASE_URL": try database.conninfo()])
+        let result = try runWorker(["enqueue", "--file", file.path], environment: try databaseEnvironment())
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stdout.hasPrefix("enqueued 1500 of 2000 jobs (500 duplicate"), result.stdout)
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE cardinality(to_corp_ids) = 2 AND fields = '{mobile,status}'"), 1500)
@@ -98,7 +98,7 @@ final class EnqueueTests: DatabaseTestCase {
         try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
         let command = "'\(try TestEnvironment.workerBinary())' enqueue --file '\(file.path)'"
         let process = try ChildProcess(executable: "/usr/bin/script", arguments: ["-qec", command, "/dev/null"],
-                                       environment: ["DATABASE_URL": try database.conninfo()], stdin: nil)
+                                       environment: try databaseEnvironment(), stdin: nil)
         let result = try process.wait(timeout: .seconds(60))
         XCTAssertEqual(result.status, 0, result.stdout)
         XCTAssertTrue(result.stdout.contains("enqueue: 0 rows"), "no progress line:\n\(result.stdout)")

@@ -7,12 +7,10 @@ import XCTest
 final class FakeDingTalkProcessTests: XCTestCase {
     func testPrintsItsURLAndStopsOnSIGTERMWithConnectionsOpen() async throws {
         let fake = try startWorker(["fake-dingtalk", "--port", "0", "--accept-token", "t"])
-        let deadline = ContinuousClock.now + .seconds(10)
         var firstLine = ""
-        while ContinuousClock.now < deadline {
+        try waitUntil(timeout: .seconds(10), "the first line") {
             firstLine = fake.stdoutSoFar.split(separator: "\n").first.map(String.init) ?? ""
-            if !firstLine.isEmpty { break }
-            try await Task.sleep(for: .milliseconds(20))
+            return !firstLine.isEmpty
         }
         XCTAssertTrue(firstLine.hasPrefix("listening on http://127.0.0.1:"), firstLine)
         let baseURL = String(firstLine.dropFirst("listening on ".count))

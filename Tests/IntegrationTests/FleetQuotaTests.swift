@@ -17,10 +17,7 @@ final class FleetQuotaTests: DatabaseTestCase {
             try startWorker(["run", "--global-qps", "50", "--concurrency", "16", "--drain-timeout", "2s"], environment: environment)
         }
         // Let them warm up (token fetch, first claims), then measure ten seconds.
-        let warmUpDeadline = ContinuousClock.now + .seconds(30)
-        while server.state.applied.count < 50, ContinuousClock.now < warmUpDeadline {
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        try waitUntil(timeout: .seconds(30), "the fleet to warm up") { server.state.applied.count >= 50 }
         let appliedBefore = server.state.applied.count
         let started = ContinuousClock.now
         try await Task.sleep(for: .seconds(10))  // the measurement window itself

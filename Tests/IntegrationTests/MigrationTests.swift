@@ -14,12 +14,12 @@ final class MigrationTests: DatabaseTestCase {
         let migrator = try migrator
         XCTAssertEqual(try migrator.migrate(connection).count, migrator.migrations.count)
         XCTAssertEqual(try migrator.migrate(connection), [])
-        XCTAssertEqual(try connection.query("SELECT count(*) FROM visibility_schema_migrations").first?.decode(0, as: Int.self),
+        XCTAssertEqual(try count("SELECT count(*) FROM visibility_schema_migrations"),
                        migrator.migrations.count)
     }
 
     func testTwoProcessesMigratingAtOnceBothSucceedAndApplyOnce() throws {
-        let environment = ["DATABASE_URL": try database.conninfo()]
+        let environment = try databaseEnvironment()
         let arguments = ["migrate", "--migrations-dir", TestEnvironment.migrationsDirectory.path]
         let first = try startWorker(arguments, environment: environment)
         let second = try startWorker(arguments, environment: environment)
@@ -50,7 +50,7 @@ final class MigrationTests: DatabaseTestCase {
                       never.stderr)
 
         // Every migration but the newest: what a new build meets when it starts before `migrate` ran.
-        let older = try SchemaMigrator(migrations: try migrator.migrations.filter { $0.version < SchemaMigrator.requiredVersion },
+        let older = SchemaMigrator(migrations: try migrator.migrations.filter { $0.version < SchemaMigrator.requiredVersion },
                                        logger: TestEnvironment.logger)
         _ = try older.migrate(connection)
         let behind = try runWorker(["run", "--until-empty"], environment: environment)

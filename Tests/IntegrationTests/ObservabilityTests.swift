@@ -7,14 +7,16 @@ import XCTest
 /// What operators see of a running worker: `/metrics`, `/healthz` and JSON logs.
 final class ObservabilityTests: DatabaseTestCase {
     /// The `url` of the worker's "serving metrics" JSON log line, once it is there.
+    /// Each line of a JSON log as an object, or nil where a line is not one.
+    private func jsonLogLines(_ log: String) -> [(line: Substring, object: [String: Any]?)] {
+        log.split(separator: "\n").map { ($0, try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+    }
+
     private func metricsURL(of worker: ChildProcess) throws -> String {
         var url: String?
         try waitUntil(timeout: .seconds(20), "the worker to serve metrics") {
-            url = worker.stderrSoFar.split(separator: "\n").lazy.compactMap { line -> String? in
-                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                      object["message"] as? String == "serving metrics" else { return nil }
-                return object["url"] as? String
-            }.first
+            url = jsonLogLines(worker.stderrSoFar).compactMap(\.object)
+                .first { $0["message"] as? String == "serving metrics" }?["url"] as? String
             return url != nil
         }
         return try XCTUnwrap(url)
@@ -73,15 +75,13 @@ final class ObservabilityTests: DatabaseTestCase {
             let retried = try count(written, [id, "retry"])
             var samples: [String: Double] = [:]
             // Counters move before the completer's write lands; wait (bounded) for them to agree.
-            let deadline = ContinuousClock.now + .seconds(10)
-            repeat {
+            try await waitUntil(timeout: .seconds(10), "\(id)'s succeeded counter to catch up") {
                 let response = try await get(url)
                 XCTAssertEqual(response.status, 200)
                 XCTAssertEqual(response.header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8")
                 samples = try parsePrometheusText(String(decoding: response.body, as: UTF8.self))
-                if samples["visibility_jobs_succeeded_total"] == Double(succeeded) { break }
-                try await Task.sleep(for: .milliseconds(100))
-            } while ContinuousClock.now < deadline
+                return samples["visibility_jobs_succeeded_total"] == Double(succeeded)
+            }
             XCTAssertEqual(samples["visibility_jobs_succeeded_total"], Double(succeeded), "\(id): succeeded counter vs rows it wrote")
             XCTAssertGreaterThan(succeeded, 0, "\(id) did some of the work")
             XCTAssertEqual(samples["visibility_jobs_failed_total{code=\"invalid.param\"}"] ?? 0, Double(failed), id)
@@ -113,11 +113,11 @@ final class ObservabilityTests: DatabaseTestCase {
         }
         let result = try worker.stop()
         XCTAssertEqual(result.status, 0)
-        let lines = result.stderr.split(separator: "\n")
+        let lines = jsonLogLines(result.stderr)
         XCTAssertGreaterThanOrEqual(lines.count, 3, "started, draining, stopped at least")
         var messages: [String] = []
-        for line in lines {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+        for (line, object) in lines {
+            guard let object else {
                 XCTFail("not a JSON object: \(line)")
                 continue
             }
@@ -139,9 +139,7 @@ final class ObservabilityTests: DatabaseTestCase {
         try insertJobs(100)
         let result = try runWorker(["run", "--until-empty", "--log-format", "json"], environment: try workerEnvironment(server))
         XCTAssertEqual(result.status, 0, result.stderr)
-        let messages = result.stderr.split(separator: "\n").compactMap { line in
-            (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["message"] as? String
-        }
+        let messages = jsonLogLines(result.stderr).compactMap { $0.object?["message"] as? String }
         XCTAssertEqual(messages, ["worker started", "draining", "worker stopped"])
     }
 }

@@ -16,8 +16,6 @@ final class OperationsTests: DatabaseTestCase {
         return rows
     }
 
-    private func environment() throws -> [String: String] { ["DATABASE_URL": try database.conninfo()] }
-
     func testRetryTakesBackOnlyTheSelectedFailedJobs() throws {
         try insertJobs(8)
         // 1-3 failed with invalid.param (1 two days ago), 4 failed with employee.not.exist,
@@ -31,14 +29,14 @@ final class OperationsTests: DatabaseTestCase {
               run_at = now() - interval '3 hours'
             """)
 
-        let refused = try runWorker(["retry"], environment: try environment())
+        let refused = try runWorker(["retry"], environment: try databaseEnvironment())
         XCTAssertNotEqual(refused.status, 0)
         XCTAssertTrue(refused.stderr.contains("say which failed jobs"), refused.stderr)
 
         let before = try snapshot(except: [2, 3])
         let since = ISO8601DateFormatter().string(from: Date().addingTimeInterval(-86_400))
         let result = try runWorker(["retry", "--code", "invalid.param", "--failed-since", since, "--attempts", "5"],
-                                   environment: try environment())
+                                   environment: try databaseEnvironment())
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "retried 2 failed jobs, each with 5 more attempts")
         XCTAssertEqual(try snapshot(except: [2, 3]), before, "jobs outside the selection must not change")
@@ -51,7 +49,7 @@ final class OperationsTests: DatabaseTestCase {
         }
 
         // By id: a pending job is not failed, so nothing happens to it.
-        let byID = try runWorker(["retry", "--id", "7", "--id", "4"], environment: try environment())
+        let byID = try runWorker(["retry", "--id", "7", "--id", "4"], environment: try databaseEnvironment())
         XCTAssertEqual(byID.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "retried 1 failed job, each with 10 more attempts")
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'failed'"), 1, "job 1 is left")
     }
@@ -68,7 +66,7 @@ final class OperationsTests: DatabaseTestCase {
         // Job 1 named three times (twice by id, once by key): counted once.
         let result = try runWorker(["cancel", "--id", "1", "--id", "1", "--id", "3", "--idempotency-key", "key-1",
                                     "--idempotency-key", "key-2", "--idempotency-key", "no-such-key"],
-                                   environment: try environment())
+                                   environment: try databaseEnvironment())
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
                        "cancelled 2 pending jobs; 1 not pending (running or finished), left alone; 1 id or key matched no job")
@@ -92,7 +90,7 @@ final class OperationsTests: DatabaseTestCase {
             SELECT id, n, 'w', now(), 'retry' FROM visibility_grant_jobs, generate_series(1, 2) AS n
             """)
         let kept = try snapshot(except: Set(1...20))
-        let result = try runWorker(["prune", "--older-than", "1d", "--batch-size", "7"], environment: try environment())
+        let result = try runWorker(["prune", "--older-than", "1d", "--batch-size", "7"], environment: try databaseEnvironment())
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
                        "deleted 20 finished jobs and 40 attempt rows older than 1d")
@@ -115,7 +113,7 @@ final class OperationsTests: DatabaseTestCase {
         try waitUntil(timeout: .seconds(30), "the worker to get going") { try count(succeededNew) >= 200 }
 
         let atStart = try count(succeededNew)
-        let prune = try runWorker(["prune", "--older-than", "30d"], environment: try environment(), timeout: .seconds(120))
+        let prune = try runWorker(["prune", "--older-than", "30d"], environment: try databaseEnvironment(), timeout: .seconds(120))
         let atEnd = try count(succeededNew)
         XCTAssertEqual(prune.status, 0, prune.stderr)
         XCTAssertTrue(prune.stdout.hasPrefix("deleted 200000 finished jobs"), prune.stdout)

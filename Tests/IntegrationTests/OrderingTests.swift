@@ -43,7 +43,7 @@ final class OrderingTests: DatabaseTestCase {
             let result = try worker.wait(timeout: .seconds(240))
             XCTAssertEqual(result.status, 0, result.stderr)
         }
-        XCTAssertEqual(try connection.query("SELECT count(*) FROM visibility_grant_jobs WHERE state <> 'succeeded'").first?.decode(0, as: Int.self), 0)
+        XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE state <> 'succeeded'"), 0)
         var lastSequence: [String: Int] = [:]
         var outOfOrder: [String] = []
         for grant in server.state.applied where grant.optUserId.hasPrefix("key") {

@@ -61,11 +61,12 @@ final class PostgresConnectionTests: DatabaseTestCase {
         XCTAssertEqual(notifications.map(\.payload), ["after reconnect"])
     }
 
-    func testNoticesGoToTheLoggerNotStderr() throws {
+    func testNoticesGoToTheLogger() throws {
         let recorder = RecordingLogHandler()
         var logger = Logger(label: "notice-test") { _ in recorder }
         logger.logLevel = .debug
         let connection = try database.connect(logger: logger)
+        defer { connection.close() }
         try connection.query("DO $$ BEGIN RAISE WARNING 'disk almost full'; RAISE NOTICE 'routine note'; END $$")
         let messages = recorder.messages
         XCTAssertTrue(messages.contains { $0.level == .warning && $0.message == "disk almost full" }, "\(messages)")

@@ -79,7 +79,7 @@ final class ReliabilityTests: DatabaseTestCase {
         try waitUntil(timeout: .seconds(30), "the pause to show in visibility_workers") {
             try count("SELECT count(*) FROM visibility_workers WHERE pause_reason LIKE '%\(code.code)%'") == 1
         }
-        let status = try runWorker(["status"], environment: ["DATABASE_URL": try database.conninfo()])
+        let status = try runWorker(["status"], environment: try databaseEnvironment())
         XCTAssertTrue(status.stdout.contains("PAUSED"), status.stdout)
         XCTAssertTrue(status.stdout.contains(code.code), status.stdout)
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'failed' OR attempts > 0 AND state = 'pending'"), 0,
@@ -146,7 +146,7 @@ final class ReliabilityTests: DatabaseTestCase {
         }
         refused.process.terminate()
         let refusedResult = try refused.wait(timeout: .seconds(30))
-        let status = try runWorker(["status", "--json"], environment: ["DATABASE_URL": try database.conninfo()])
+        let status = try runWorker(["status", "--json"], environment: try databaseEnvironment())
         let tables = try ["visibility_grant_jobs", "visibility_grant_attempts", "visibility_workers"].map { table in
             try connection.query("SELECT coalesce(string_agg(to_jsonb(t)::text, E'\\n'), '') FROM \(table) t").first?.decode(0, as: String.self) ?? ""
         }.joined(separator: "\n")

@@ -27,7 +27,7 @@ final class StatusTests: DatabaseTestCase {
             """)
         try connection.query("INSERT INTO visibility_workers (id, host, pid, heartbeat_at) VALUES ('gone', 'host-c', 3, now() - interval '1 hour')")
 
-        let result = try runWorker(["status", "--json"], environment: ["DATABASE_URL": try database.conninfo()])
+        let result = try runWorker(["status", "--json"], environment: try databaseEnvironment())
         XCTAssertEqual(result.status, 0, result.stderr)
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
@@ -49,7 +49,7 @@ final class StatusTests: DatabaseTestCase {
         XCTAssertEqual(stats.lastMinute, QueueStats.Activity(succeeded: 3, failed: 0, retried: 1))
         XCTAssertEqual(stats.lastHour, QueueStats.Activity(succeeded: 3, failed: 1, retried: 1))
 
-        let table = try runWorker(["status"], environment: ["DATABASE_URL": try database.conninfo()])
+        let table = try runWorker(["status"], environment: try databaseEnvironment())
         XCTAssertEqual(table.status, 0, table.stderr)
         XCTAssertTrue(table.stdout.contains("pending     3  (1 not due yet)"), table.stdout)
         XCTAssertTrue(table.stdout.contains("invalid.param"), table.stdout)
@@ -62,7 +62,7 @@ final class StatusTests: DatabaseTestCase {
     func testWatchRefreshesUntilStopped() throws {
         try insertJobs(2)
         let watcher = try startWorker(["status", "--watch", "--interval", "200ms", "--json"],
-                                      environment: ["DATABASE_URL": try database.conninfo()])
+                                      environment: try databaseEnvironment())
         try waitUntil(timeout: .seconds(10), "three refreshes") { watcher.stdoutSoFar.split(separator: "\n").count >= 3 }
         try insertJobs(3)
         try waitUntil(timeout: .seconds(10), "a refresh that sees the new jobs") {

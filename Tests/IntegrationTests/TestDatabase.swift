@@ -123,12 +123,11 @@ class DatabaseTestCase: XCTestCase {
     /// What a worker process needs to reach this test's database and `server`
     /// (with the app's credentials, or `secret` instead of the right one).
     func workerEnvironment(_ server: FakeDingTalkServer, secret: String? = nil) throws -> [String: String] {
-        [
-            "DATABASE_URL": try database.conninfo(),
+        try databaseEnvironment().merging([
             "DINGTALK_BASE_URL": server.baseURL,
             "DINGTALK_APP_KEY": server.state.options.appKey,
             "DINGTALK_APP_SECRET": secret ?? server.state.options.appSecret,
-        ]
+        ]) { $1 }
     }
 
     /// The single number a `SELECT count(*) …` returns.
@@ -136,13 +135,9 @@ class DatabaseTestCase: XCTestCase {
         try XCTUnwrap(connection.query(sql, parameters).first).decode(0, as: Int.self)
     }
 
-    /// Waits until `condition` holds, checking every 50 ms; fails the test after `timeout`.
-    func waitUntil(timeout: Duration, _ what: String, _ condition: () throws -> Bool) throws {
-        let deadline = ContinuousClock.now + timeout
-        while try !condition() {
-            guard ContinuousClock.now < deadline else { return XCTFail("timed out waiting for \(what)") }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
+    /// What any command needs to reach this test's database.
+    func databaseEnvironment() throws -> [String: String] {
+        ["DATABASE_URL": try database.conninfo()]
     }
 
     /// Inserts `count` pending jobs with plain SQL (as a producer would).
@@ -225,4 +220,24 @@ final class ChildProcess {
 
 func startWorker(_ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil) throws -> ChildProcess {
     try ChildProcess(executable: try TestEnvironment.workerBinary(), arguments: arguments, environment: environment, stdin: stdin)
+}
+
+extension XCTestCase {
+    /// Waits until `condition` holds, checking every 50 ms; fails the test after `timeout`.
+    func waitUntil(timeout: Duration, _ what: String, _ condition: () throws -> Bool) throws {
+        let deadline = ContinuousClock.now + timeout
+        while try !condition() {
+            guard ContinuousClock.now < deadline else { return XCTFail("timed out waiting for \(what)") }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
+    /// The same for async conditions and async tests (no thread is blocked while waiting).
+    func waitUntil(timeout: Duration, _ what: String, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try await !condition() {
+            guard ContinuousClock.now < deadline else { return XCTFail("timed out waiting for \(what)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
 }

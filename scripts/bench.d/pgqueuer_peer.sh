@@ -8,17 +8,12 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 run_dir=$1 database_url=$2 bin=$3 jobs=$4
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-venv="$here/../../.venv-bench"
-# PgQueuer 1.6.0 with asyncpg: the current release when this benchmark was written.
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q "pgqueuer[asyncpg]==1.6.0" "aiohttp>=3.9"
+ensure_venv "$REPO_ROOT/.venv-bench" "$here/requirements.txt"
+venv="$REPO_ROOT/.venv-bench"
 
 psql -qAt "$database_url" -c "DROP DATABASE IF EXISTS pgqueuer_peer" -c "CREATE DATABASE pgqueuer_peer"
 peer_url="${database_url%/*}/pgqueuer_peer"
 
-"$bin" fake-dingtalk --port 0 --accept-token bench-token --threads 1 >"$run_dir/fake-peer.out" 2>&1 &
-fake_pid=$!
+start_fake "$bin" "$run_dir" --accept-token bench-token --threads 1
 trap 'stop_processes $fake_pid' EXIT
-for _ in $(seq 1 100); do grep -q "^listening on" "$run_dir/fake-peer.out" 2>/dev/null && break; sleep 0.1; done
-fake_url=$(sed -n 's/^listening on //p' "$run_dir/fake-peer.out")
 "$venv/bin/python" "$here/pgqueuer_peer.py" "$peer_url" "$fake_url" "$jobs"

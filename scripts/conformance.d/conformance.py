@@ -87,7 +87,7 @@ class Checker:
         endpoint = self.base_url.split("://", 1)[1]
         config = openapi_models.Config(protocol="http", endpoint=endpoint)
         self.oauth = OAuthClient(config)
-        self.contact = ContactClient(openapi_models.Config(protocol="http", endpoint=endpoint))
+        self.contact = ContactClient(config)
         self.checks = 0
         self.failures = 0
 

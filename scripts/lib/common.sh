@@ -89,3 +89,43 @@ http_get() {
   exec 3<&-
   printf '%s\n' "${response#*$'\r\n\r\n'}"
 }
+
+# One statement against $DATABASE_URL, unaligned and quiet (for numbers and lists).
+sql() { psql -qAt "$DATABASE_URL" -c "$1"; }
+
+# Builds visibility-worker in CONFIGURATION (debug or release), showing errors and
+# progress, and prints the binary's path; fails when the build does.
+build_worker() {
+  local configuration=$1
+  swift build -c "$configuration" 2>&1 | { grep -E "error|Compiling visibility|Build complete" || true; } >&2
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { say "the build failed"; return 1; }
+  echo "$(swift build -c "$configuration" --show-bin-path)/visibility-worker"
+}
+
+# Starts `BIN fake-dingtalk --port 0 ARGS...` with its output under DIR and waits
+# for its first line; sets fake_url and fake_pid, or fails showing its errors.
+start_fake() {
+  local bin=$1 dir=$2 out
+  shift 2
+  out="$dir/fake-$RANDOM"
+  "$bin" fake-dingtalk --port 0 "$@" >"$out.out" 2>"$out.err" &
+  fake_pid=$!
+  for _ in $(seq 1 100); do grep -q "^listening on" "$out.out" 2>/dev/null && break; sleep 0.1; done
+  fake_url=$(sed -n 's/^listening on //p' "$out.out")
+  [ -n "$fake_url" ] || { say "the fake API did not start:"; cat "$out.err" >&2; return 1; }
+}
+
+# A Python virtual environment at DIR with REQUIREMENTS installed; rebuilt only
+# when that file changes.
+ensure_venv() {
+  local venv=$1 requirements=$2 stamp wanted
+  stamp="$venv/.requirements.sha256"
+  wanted=$(sha256sum "$requirements" | cut -d' ' -f1)
+  [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ] && return 0
+  ensure_python_venv
+  say "== installing the packages of ${requirements#"$REPO_ROOT"/} into ${venv#"$REPO_ROOT"/}"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+  echo "$wanted" >"$stamp"
+}
