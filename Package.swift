@@ -14,7 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         // The fake DingTalk server's HTTP stack (and AsyncHTTPClient's).
         .package(url: "https://github.com/apple/swift-nio", from: "2.100.0"),
-        // The DingTalk API client: pooled keep-alive connections, TLS, timeouts (DESIGN.md section 4).
+        // The DingTalk API client: pooled keep-alive connections, TLS, timeouts (docs/DESIGN.md, HTTP client).
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         // TLS settings for that client (certificate verification on by default).
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),

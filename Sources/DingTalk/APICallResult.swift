@@ -1,4 +1,4 @@
-/// What the worker must do about a response (DESIGN.md section 1).
+/// What the worker must do about a response (docs/DESIGN.md, Answer table).
 public enum APIOutcomeClass: String, Sendable, Codable, CaseIterable {
     /// HTTP 200 with `{"result": true}`: applied.
     case success

@@ -5,7 +5,7 @@ import NIOHTTP1
 import NIOSSL
 
 /// The production transport: one shared AsyncHTTPClient with a keep-alive pool
-/// sized to the worker's concurrency (DESIGN.md section 4 says why not URLSession).
+/// sized to the worker's concurrency (docs/DESIGN.md, HTTP client, says why not URLSession).
 public final class AsyncHTTPClientTransport: HTTPTransport {
     public struct Options: Sendable {
         /// Connections kept per host: match the number of calls in flight.

@@ -1,4 +1,4 @@
-/// The fixed facts of the DingTalk API this project calls (DESIGN.md section 1).
+/// The fixed facts of the DingTalk API this project calls (docs/DESIGN.md, Answer table).
 public enum DingTalkAPI {
     public static let defaultBaseURL = "https://api.dingtalk.com"
     /// `PUT`: makes an enterprise account visible in other organizations.

@@ -1,7 +1,7 @@
 /// The error codes DingTalk answers with, and the class each falls in.
 ///
 /// One table for the client's classifier and the fake server: both read it, so
-/// the two cannot drift apart. DESIGN.md section 1 is the source.
+/// the two cannot drift apart. docs/DESIGN.md, Answer table, is the source.
 public struct DingTalkErrorCode: Sendable, Hashable {
     public let code: String
     /// The HTTP status DingTalk sends with it.

@@ -1,7 +1,7 @@
 import Foundation
 
-/// Turns any HTTP response into one `APICallResult`, following DESIGN.md
-/// section 1. Total: every byte sequence gets a class, nothing throws or traps.
+/// Turns any HTTP response into one `APICallResult`, following docs/DESIGN.md,
+/// Answer table. Total: every byte sequence gets a class, nothing throws or traps.
 public enum ResponseClassifier {
 
     public static func classify(status: Int, requestIDHeader: String?, body: [UInt8]) -> APICallResult {

@@ -12,10 +12,11 @@ import Synchronization
 ///
 /// Threads: `run()` is the producer (claim loop, with the LISTEN connection);
 /// the completer has its own thread and connection; API calls run as tasks on
-/// the HTTP client's event loops. A `DispatchSemaphore` with `concurrency`
+/// Swift's global concurrent executor (their network I/O on AsyncHTTPClient's
+/// event loops), where nothing may block. A `DispatchSemaphore` with `concurrency`
 /// permits is the only gate: the producer takes a permit per job before it
 /// claims, each call returns it when it finishes, so neither calls nor threads
-/// can grow without bound.
+/// can grow without bound. See docs/DESIGN.md, Threads.
 public final class GrantWorker: Sendable {
     public let options: WorkerOptions
     public let counters = WorkerCounters()

@@ -2,7 +2,7 @@ import DingTalk
 import Foundation
 import GrantQueue
 
-/// What the engine does with an API answer (DESIGN.md section 1): the job's
+/// What the engine does with an API answer (docs/DESIGN.md, Answer table): the job's
 /// disposition, and whether the whole process must pause or slow down.
 struct OutcomePolicy: Sendable {
     enum ProcessAction: Equatable {

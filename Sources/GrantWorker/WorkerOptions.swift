@@ -31,7 +31,8 @@ public struct WorkerOptions: Sendable {
     public var quotaPause: Duration = .seconds(600)
     /// Pause after a ban answer (DingTalk bans an IP for 5 minutes).
     public var banPause: Duration = .seconds(300)
-    /// Read the backlog with each heartbeat, for the queue-depth metric (costs a count per heartbeat).
+    /// Count the due backlog every `Completer.queueDepthInterval` (15 s), for the queue-depth
+    /// metric (a count over the pending jobs each time; `run` turns it on with `--metrics-port`).
     public var reportQueueDepth = false
     /// With a value: delete finished jobs older than this, periodically, one worker of the fleet at a time.
     public var retention: Duration?

@@ -14,7 +14,8 @@ struct RunCommand: AsyncParsableCommand {
             Run as many of these as you need, on any hosts that reach the database.
             On SIGTERM or SIGINT the worker stops claiming, lets in-flight calls finish
             within --drain-timeout, hands back what did not finish, and exits 0. A
-            second signal stops waiting.
+            second signal stops waiting for in-flight calls; the outcomes are still
+            written before it exits (for up to --lease, at least 5s).
 
             Examples:
               DINGTALK_APP_KEY=ding... DINGTALK_APP_SECRET_FILE=/run/secrets/dingtalk \\

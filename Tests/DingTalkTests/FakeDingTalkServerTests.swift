@@ -4,7 +4,7 @@ import Foundation
 import NIOHTTP1
 import XCTest
 
-/// The fake answers as DESIGN.md section 1 says the real API does.
+/// The fake answers as docs/DESIGN.md, Answer table, says the real API does.
 final class FakeDingTalkServerTests: XCTestCase {
     private func put(_ server: FakeDingTalkServer, _ transport: AsyncHTTPClientTransport, token: String?, body: String) async throws -> TransportResponse {
         var headers = [("Content-Type", "application/json")]

@@ -1,7 +1,7 @@
 import DingTalk
 import XCTest
 
-/// One test per row of DESIGN.md section 1, plus garbage.
+/// One test per row of docs/DESIGN.md, Answer table, plus garbage.
 final class ResponseClassifierTests: XCTestCase {
     private func classify(_ status: Int, _ body: String, header: String? = "HDR-ID") -> APICallResult {
         ResponseClassifier.classify(status: status, requestIDHeader: header, body: Array(body.utf8))

@@ -4,7 +4,7 @@ import Foundation
 @testable import GrantWorker
 import XCTest
 
-/// DESIGN.md section 1, row by row: what happens to the job and to the process.
+/// docs/DESIGN.md, Answer table, row by row: what happens to the job and to the process.
 final class OutcomePolicyTests: XCTestCase {
     private let job = ClaimedGrantJob(id: 7, toCorpIds: ["ding1"], optUserId: "u", fields: [],
                                       attempt: 3, maxAttempts: 10, lockedUntil: Date())

@@ -29,9 +29,9 @@ from alibabacloud_dingtalk.oauth2_1_0.client import Client as OAuthClient
 from alibabacloud_tea_openapi import models as openapi_models
 from alibabacloud_tea_util import models as util_models
 
-# DESIGN.md section 1, written out here rather than read from the fake: the fake and
-# our classifier share one table, so only an independent copy can catch a wrong row.
-DESIGN_CLASSES = {
+# docs/DESIGN.md's Answer table, written out here rather than read from the fake: the
+# fake and our classifier share one table, so only an independent copy can catch a wrong row.
+ANSWER_TABLE_CLASSES = {
     (400, "InvalidAuthentication"): "token",
     (400, "invalidClientIdOrSecret"): "config",
     (400, "invalid.param"): "terminal",
@@ -48,10 +48,10 @@ DESIGN_CLASSES = {
 }
 
 
-def design_class(status, code):
-    """The class DESIGN.md section 1 gives; codes it does not name go by status."""
-    if (status, code) in DESIGN_CLASSES:
-        return DESIGN_CLASSES[(status, code)]
+def answer_table_class(status, code):
+    """The class docs/DESIGN.md's Answer table gives; codes it does not name go by status."""
+    if (status, code) in ANSWER_TABLE_CLASSES:
+        return ANSWER_TABLE_CLASSES[(status, code)]
     if code == "AuthenticationFailed.MissingParameter":
         return "token"  # a refused token, like InvalidAuthentication
     return "terminal" if 400 <= status < 500 else "transient"
@@ -223,9 +223,9 @@ class Checker:
     def check_responses(self, token):
         grant = GRANTS[0]
         rows = self.fake("GET", "/__fake/error-codes")
-        missing = sorted(set(f"{status} {code}" for status, code in DESIGN_CLASSES)
+        missing = sorted(set(f"{status} {code}" for status, code in ANSWER_TABLE_CLASSES)
                          - set(f"{row['httpStatus']} {row['code']}" for row in rows))
-        self.expect("responses: the fake can answer every row of DESIGN.md section 1",
+        self.expect("responses: the fake can answer every row of docs/DESIGN.md's Answer table",
                     [f"missing from the fake's table: {row}" for row in missing])
         cases = [{"code": row["code"], "httpStatus": row["httpStatus"], "entry": {"code": row["code"]}} for row in rows]
         cases.append({"code": "conformance.other4xx", "httpStatus": 400,
@@ -233,7 +233,7 @@ class Checker:
         cases.append({"code": "conformance.other5xx", "httpStatus": 503,
                       "entry": {"code": "conformance.other5xx", "status": 503, "message": "a code outside the table"}})
         for case in cases:
-            case["outcomeClass"] = design_class(case["httpStatus"], case["code"])
+            case["outcomeClass"] = answer_table_class(case["httpStatus"], case["code"])
         for index, case in enumerate(cases):
             request_id = f"CONFORMANCE-{index:04d}"
             # Twice: our client re-sends once after a token error.
@@ -251,7 +251,7 @@ class Checker:
             if sdk.get("type") not in SDK_ERROR_TYPES:
                 differences.append(f"official SDK raised {sdk.get('type')}, not an API error")
             if ours.get("outcome") != case["outcomeClass"]:
-                differences.append(f"visibility-worker classed it {ours.get('outcome')!r}, DESIGN.md says {case['outcomeClass']!r}")
+                differences.append(f"visibility-worker classed it {ours.get('outcome')!r}, docs/DESIGN.md says {case['outcomeClass']!r}")
             self.expect(f"responses: {case['httpStatus']} {case['code']} -> {case['outcomeClass']}", differences)
 
         # Answers without DingTalk's JSON: both must fail the call; ours must class them.
