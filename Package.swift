@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "visibility-worker",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "visibility-worker", targets: ["visibility-worker"]),
     ],

@@ -11,4 +11,6 @@ public struct ClaimedGrantJob: Sendable, Equatable {
     public let attempt: Int32
     public let maxAttempts: Int32
     public let lockedUntil: Date
+    /// Higher first: a batch is sent in this order.
+    public let priority: Int16
 }

@@ -36,12 +36,13 @@ extension GrantQueue {
                 updated_at = now()
             FROM next
             WHERE j.id = next.id
-            RETURNING j.id, j.to_corp_ids, j.opt_user_id, j.fields, j.attempts, j.max_attempts, j.locked_until
+            RETURNING j.id, j.to_corp_ids, j.opt_user_id, j.fields, j.attempts, j.max_attempts, j.locked_until, j.priority
             """
     )
 
     /// Claims up to `limit` jobs for `workerID`, highest priority first, then
-    /// oldest `run_at`, then lowest id. Each claim counts as an attempt.
+    /// oldest `run_at`, then lowest id; the batch comes back highest priority
+    /// first, then by id (RETURNING keeps no order). Each claim counts as an attempt.
     public func claim(workerID: String, limit: Int, lease: Duration) throws -> [ClaimedGrantJob] {
         guard limit > 0 else { return [] }
         let rows = try connection.query(Self.claimBatch, [workerID, limit, lease.seconds])
@@ -53,8 +54,9 @@ extension GrantQueue {
                 fields: try row.decode(3),
                 attempt: try row.decode(4),
                 maxAttempts: try row.decode(5),
-                lockedUntil: try row.decode(6)
+                lockedUntil: try row.decode(6),
+                priority: try row.decode(7)
             )
-        }.sorted { $0.id < $1.id }
+        }.sorted { $0.priority != $1.priority ? $0.priority > $1.priority : $0.id < $1.id }
     }
 }

@@ -36,6 +36,8 @@ extension GrantQueue {
         public init() {}
     }
 
+    static let tryPruneLock = "SELECT pg_try_advisory_xact_lock($1)"
+
     /// Deletes, batch by batch, every finished job older than `age` and its attempts.
     /// `progress` is called after each batch with the running totals; `shouldStop`
     /// ends the work between batches.
@@ -44,23 +46,40 @@ extension GrantQueue {
                       progress: (PruneProgress) -> Void = { _ in }) throws -> PruneProgress {
         var total = PruneProgress()
         while !shouldStop() {
-            let row = try connection.query(Self.pruneBatch, [age.seconds, batchSize]).first
-            let jobs: Int = try row?.decode(0) ?? 0
+            let (jobs, attempts) = try pruneBatch(olderThan: age, batchSize: batchSize, on: connection)
             total.jobs += jobs
-            total.attempts += try row?.decode(1) ?? 0
+            total.attempts += attempts
             progress(total)
             if jobs < batchSize { return total }
         }
         return total
     }
 
-    /// Prunes only if no other session is pruning (advisory lock); returns nil if one is.
+    /// Prunes only while no other session is pruning; returns nil if one was when
+    /// it started. The advisory lock is held per batch, in the batch's own
+    /// transaction: short, and possible through a transaction-mode pooler.
     public func pruneIfNoOneElseIs(olderThan age: Duration, batchSize: Int = 1000,
                                    shouldStop: () -> Bool = { false }) throws -> PruneProgress? {
-        guard try connection.query("SELECT pg_try_advisory_lock($1)", [Self.pruneLockKey]).first?.decode(0, as: Bool.self) == true else {
-            return nil
+        var total: PruneProgress?
+        while !shouldStop() {
+            let batch = try connection.transaction { connection -> (jobs: Int, attempts: Int)? in
+                guard try connection.query(Self.tryPruneLock, [Self.pruneLockKey]).first?.decode(0, as: Bool.self) == true else {
+                    return nil
+                }
+                return try pruneBatch(olderThan: age, batchSize: batchSize, on: connection)
+            }
+            guard let batch else { return total }
+            var sum = total ?? PruneProgress()
+            sum.jobs += batch.jobs
+            sum.attempts += batch.attempts
+            total = sum
+            if batch.jobs < batchSize { break }
         }
-        defer { _ = try? connection.query("SELECT pg_advisory_unlock($1)", [Self.pruneLockKey]) }
-        return try prune(olderThan: age, batchSize: batchSize, shouldStop: shouldStop)
+        return total ?? PruneProgress()
+    }
+
+    private func pruneBatch(olderThan age: Duration, batchSize: Int, on connection: PostgresConnection) throws -> (jobs: Int, attempts: Int) {
+        let row = try connection.query(Self.pruneBatch, [age.seconds, batchSize]).first
+        return (try row?.decode(0) ?? 0, try row?.decode(1) ?? 0)
     }
 }

@@ -1,3 +1,4 @@
+import Logging
 import Postgres
 
 /// The queue's SQL, run on one connection the caller owns.
@@ -8,9 +9,44 @@ public final class GrantQueue {
     /// The channel the insert trigger notifies (sql/001_grant_jobs.sql).
     public static let notificationChannel = "visibility_grant_jobs"
 
-    public let connection: PostgresConnection
+    let connection: PostgresConnection
 
     public init(connection: PostgresConnection) {
         self.connection = connection
+    }
+
+    /// Opens a connection of its own.
+    public convenience init(configuration: PostgresConfiguration, logger: Logger) throws {
+        self.init(connection: try PostgresConnection(configuration: configuration, logger: logger))
+    }
+
+    /// How many times the connection had to be re-established (each one may have missed notifications).
+    public var reconnectCount: Int { connection.reconnectCount }
+
+    public func close() {
+        connection.close()
+    }
+}
+
+extension GrantQueue {
+    /// Asks to be told of inserted jobs. False where notifications cannot work
+    /// (transaction pool mode: LISTEN needs a session of its own): poll instead.
+    public func listenForNewJobs() throws -> Bool {
+        guard connection.configuration.poolMode == .session else { return false }
+        try connection.listen(Self.notificationChannel)
+        return true
+    }
+
+    /// Waits up to `timeout` for an insert notification; true if one came.
+    @discardableResult
+    public func waitForNewJobs(timeout: Duration) throws -> Bool {
+        !(try connection.waitForNotifications(timeout: timeout)).isEmpty
+    }
+}
+
+extension SchemaMigrator {
+    /// `checkSchema` on the queue's own connection.
+    public static func checkSchema(_ queue: GrantQueue) throws {
+        try checkSchema(queue.connection)
     }
 }

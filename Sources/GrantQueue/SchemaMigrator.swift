@@ -31,9 +31,10 @@ public struct MigrationError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Applies `sql/` in order, once each, recording what it applied in
-/// `visibility_schema_migrations`. Holds a session advisory lock while it works,
-/// so any number of hosts can run `migrate` at the same moment: the first applies,
-/// the others wait and then find nothing left to do.
+/// `visibility_schema_migrations`. Each file's transaction first takes an
+/// advisory lock, so any number of hosts can run `migrate` at the same moment:
+/// the first applies, the others wait and then find it applied. The lock is
+/// transaction-level, so this also works through a transaction-mode pooler.
 public struct SchemaMigrator {
     /// An arbitrary constant that identifies this lock in `pg_locks`.
     static let advisoryLockKey: Int64 = 0x5649_5342_4D49_4752  // "VISBMIGR"
@@ -46,7 +47,8 @@ public struct SchemaMigrator {
             applied_at timestamptz NOT NULL DEFAULT now()
         )
         """
-    static let readHistory = "SELECT version, name, checksum FROM visibility_schema_migrations ORDER BY version"
+    static let readApplied = "SELECT name, checksum FROM visibility_schema_migrations WHERE version = $1"
+    static let takeLock = "SELECT pg_advisory_xact_lock($1)"
     static let recordMigration = "INSERT INTO visibility_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)"
 
     /// The newest migration in `sql/` that this build's SQL relies on. A test keeps it
@@ -104,30 +106,28 @@ public struct SchemaMigrator {
     /// Applies what is pending, each file in its own transaction; returns the names applied.
     @discardableResult
     public func migrate(_ connection: PostgresConnection) throws -> [String] {
-        try connection.query("SELECT pg_advisory_lock($1)", [Self.advisoryLockKey])
-        defer { _ = try? connection.query("SELECT pg_advisory_unlock($1)", [Self.advisoryLockKey]) }
-
-        try connection.query(Self.createHistoryTable)
-        var applied: [Int: (name: String, checksum: String)] = [:]
-        for row in try connection.query(Self.readHistory) {
-            applied[try row.decode(0)] = (try row.decode(1), try row.decode(2))
-        }
         var appliedNow: [String] = []
         for migration in migrations {
-            if let existing = applied[migration.version] {
-                if existing.checksum != migration.checksum {
-                    throw MigrationError(description:
-                        "\(migration.name).sql was changed after it was applied (as \(existing.name)); "
-                        + "add a new migration instead of editing an applied one")
+            let applied = try connection.transaction { connection -> Bool in
+                try connection.query(Self.takeLock, [Self.advisoryLockKey])
+                try connection.query(Self.createHistoryTable)
+                if let existing = try connection.query(Self.readApplied, [migration.version]).first {
+                    let (name, checksum): (String, String) = (try existing.decode(0), try existing.decode(1))
+                    guard checksum == migration.checksum else {
+                        throw MigrationError(description:
+                            "\(migration.name).sql was changed after it was applied (as \(name)); "
+                            + "add a new migration instead of editing an applied one")
+                    }
+                    return false
                 }
-                continue
-            }
-            try connection.transaction { connection in
                 try connection.execute(script: migration.sql)
                 try connection.query(Self.recordMigration, [migration.version, migration.name, migration.checksum])
+                return true
             }
-            logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
-            appliedNow.append(migration.name)
+            if applied {
+                logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
+                appliedNow.append(migration.name)
+            }
         }
         return appliedNow
     }

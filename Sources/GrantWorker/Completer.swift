@@ -25,7 +25,7 @@ final class Completer: Sendable {
     private let options: WorkerOptions
     private let inFlight: InFlightJobs
     private let pauseGate: PauseGate
-    private let health: DatabaseHealth
+    let health: DatabaseHealth
     private let metrics: WorkerMetrics
     private let logger: Logger
     private let host: String
@@ -92,12 +92,13 @@ final class Completer: Sendable {
         thread.start()
     }
 
-    /// Writes what is left and stops; gives up after `timeout` (the leases then
-    /// expire and the jobs run again elsewhere). Returns false on giving up.
+    /// Writes what is left and stops; gives up after `timeout`, or once its
+    /// connection's cutoff has passed (the leases then expire and the jobs run
+    /// again elsewhere). Returns false when outcomes were left unwritten.
     func stop(timeout: Duration) -> Bool {
         stopping.store(true, ordering: .releasing)
         wake.signal()
-        return finished.wait(timeout: .now() + timeout.dispatchTimeInterval) == .success
+        return finished.wait(timeout: .now() + timeout.dispatchTimeInterval) == .success && unwrittenCount == 0
     }
 
     /// Writes `batch`. Outcomes still unwritten when the connection fails go back to
@@ -161,7 +162,7 @@ final class Completer: Sendable {
             }
             if stop && batch.isEmpty { break }
             do {
-                let active = try queue ?? GrantQueue(connection: PostgresConnection(configuration: configuration, logger: logger))
+                let active = try queue ?? GrantQueue(configuration: configuration, logger: logger)
                 queue = active
                 try write(batch, with: active)
                 if heartbeatRequested.exchange(false, ordering: .acquiring) || ContinuousClock.now >= nextHeartbeat {
@@ -173,7 +174,7 @@ final class Completer: Sendable {
                     }
                     nextHeartbeat = ContinuousClock.now + heartbeatInterval
                 }
-                health.succeeded()
+                health.succeeded(reconnectCount: active.reconnectCount)
                 if options.reportQueueDepth, ContinuousClock.now >= nextDepthReading {
                     // A count over the backlog: not on every heartbeat, and never a reason to
                     // treat the database as down (the gauge just keeps its last value).
@@ -184,10 +185,14 @@ final class Completer: Sendable {
             } catch {
                 // A broken session is re-established by the connection itself before its next statement.
                 let delay = health.failed(error, during: "writing outcomes")
-                // Back off for the whole delay: submissions signal `wake`, and must not cut it short.
-                let deadline = DispatchTime.now() + delay.dispatchTimeInterval
-                while DispatchTime.now() < deadline, !stopping.load(ordering: .acquiring) {
-                    _ = wake.wait(timeout: deadline)
+                // Past the shutdown cutoff no write can happen any more: give up (stop() reports what is left).
+                let cutoff = configuration.cutoff?.deadline
+                if let cutoff, cutoff <= .now { break }
+                // Back off for the whole delay, also while stopping (no tight reconnect loop), but
+                // not past the cutoff: submissions and the stop signal `wake`, and must not cut it short.
+                let end = cutoff.map { min(ContinuousClock.now + delay, $0) } ?? ContinuousClock.now + delay
+                while ContinuousClock.now < end {
+                    _ = wake.wait(timeout: .now() + ContinuousClock.now.duration(to: end).dispatchTimeInterval)
                 }
                 continue
             }
@@ -197,7 +202,7 @@ final class Completer: Sendable {
         }
         if let queue {
             try? queue.deregisterWorker(id: options.workerID)
-            queue.connection.close()
+            queue.close()
         }
     }
 }

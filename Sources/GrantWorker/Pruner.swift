@@ -49,9 +49,8 @@ final class Pruner: Sendable {
         while wake.wait(timeout: .now() + delay.dispatchTimeInterval) == .timedOut, !stopping.load(ordering: .acquiring) {
             delay = interval
             do {
-                let connection = try PostgresConnection(configuration: configuration, logger: logger)
-                defer { connection.close() }
-                let queue = GrantQueue(connection: connection)
+                let queue = try GrantQueue(configuration: configuration, logger: logger)
+                defer { queue.close() }
                 let result = try queue.pruneIfNoOneElseIs(olderThan: retention) { stopping.load(ordering: .acquiring) }
                 if let result, result.jobs > 0 {
                     logger.info("pruned finished jobs", metadata: [

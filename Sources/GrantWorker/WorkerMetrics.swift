@@ -24,3 +24,10 @@ struct WorkerMetrics: Sendable {
         Counter(label: "visibility_jobs_retried_total", dimensions: [("code", code ?? "none")]).increment(by: times)
     }
 }
+
+extension Duration {
+    /// In whole nanoseconds, as metrics timers take it.
+    var wholeNanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+    }
+}

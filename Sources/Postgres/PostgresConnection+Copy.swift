@@ -7,10 +7,13 @@ extension PostgresConnection {
     @discardableResult
     public func copyFrom(_ sql: String, rows: some Sequence<[String?]>) throws -> Int {
         try ensureUsable()
-        guard let start = PQexec(handle, sql) else { throw connectionError() }
+        guard PQsendQuery(handle, sql) == 1 else { throw connectionError() }
+        guard let start = try nextResult(until: waitDeadline()) else { throw connectionError() }
         let status = PQresultStatus(start)
         if status != PGRES_COPY_IN {
             defer { PQclear(start) }
+            // Whatever else the statement did, it must finish before the next one.
+            while let rest = try nextResult(until: waitDeadline()) { PQclear(rest) }
             if status == PGRES_FATAL_ERROR { throw serverError(start) }
             throw PostgresError(kind: .client, message: "statement did not start COPY FROM STDIN")
         }
@@ -28,7 +31,10 @@ extension PostgresConnection {
             buffer.removeAll(keepingCapacity: true)
         }
         for row in rows {
-            Self.appendCopyRow(row, to: &buffer)
+            guard Self.appendCopyRow(row, to: &buffer) else {
+                failure = PostgresError(kind: .client, message: "a COPY row contains a NUL byte, which PostgreSQL text cannot hold")
+                break
+            }
             if buffer.count >= 1 << 20 { flush() }
             if failure != nil { break }
         }
@@ -37,7 +43,8 @@ extension PostgresConnection {
             failure = connectionError()
         }
         var copied = 0
-        while let result = PQgetResult(handle) {
+        let deadline = waitDeadline()
+        while let result = try nextResult(until: deadline) {
             defer { PQclear(result) }
             if PQresultStatus(result) == PGRES_COPY_IN {
                 // The end of the COPY was never delivered; the session is unusable.
@@ -58,7 +65,8 @@ extension PostgresConnection {
 
     /// COPY text format: tab between columns, newline after the row, `\N` for NULL,
     /// and backslash escapes for the characters that would break that framing.
-    static func appendCopyRow(_ row: [String?], to buffer: inout [UInt8]) {
+    /// Returns false for a NUL byte, which no text value can hold.
+    static func appendCopyRow(_ row: [String?], to buffer: inout [UInt8]) -> Bool {
         for (index, cell) in row.enumerated() {
             if index > 0 { buffer.append(UInt8(ascii: "\t")) }
             guard let cell else {
@@ -71,10 +79,12 @@ extension PostgresConnection {
                 case UInt8(ascii: "\t"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
                 case UInt8(ascii: "\n"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
                 case UInt8(ascii: "\r"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+                case 0: return false
                 default: buffer.append(byte)
                 }
             }
         }
         buffer.append(UInt8(ascii: "\n"))
+        return true
     }
 }

@@ -14,8 +14,12 @@ public struct PostgresNotification: Sendable, Equatable {
 }
 
 extension PostgresConnection {
-    /// Starts listening on `channel`; kept across reconnects.
+    /// Starts listening on `channel`; kept across reconnects. Not in transaction
+    /// pool mode, where the next transaction may run on another session.
     public func listen(_ channel: String) throws {
+        guard configuration.poolMode == .session else {
+            throw PostgresError(kind: .client, message: "LISTEN needs a session of its own; not available in transaction pool mode")
+        }
         try query("LISTEN \(try quoteIdentifier(channel))")
         listeningChannels.insert(channel)
     }

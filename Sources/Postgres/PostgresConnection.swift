@@ -26,6 +26,10 @@ public struct PostgresStatement: Sendable, Hashable {
 /// died while idle (server restart, `pg_terminate_backend`) is noticed before the
 /// next statement is sent and re-established, with its LISTENs and session
 /// settings restored and its prepared statements prepared again on demand.
+///
+/// Every wait is bounded: connecting by libpq's `connect_timeout` (per host),
+/// each statement by `configuration.timeout` and the shared cutoff, after which
+/// the statement is cancelled and the session dropped (see `+Wait`).
 public final class PostgresConnection {
     public let configuration: PostgresConfiguration
     public let logger: Logger
@@ -35,6 +39,8 @@ public final class PostgresConnection {
     var listeningChannels: Set<String> = []
     private var transactionDepth = 0
     private var isClosed = false
+    /// Set when a statement was abandoned mid-answer: the session must be re-established.
+    var needsReset = false
     /// How many times this connection was re-established; lets callers notice that
     /// notifications may have been missed in between.
     public private(set) var reconnectCount = 0
@@ -44,8 +50,12 @@ public final class PostgresConnection {
     public init(configuration: PostgresConfiguration = .init(), logger: Logger = Logger(label: "postgres")) throws {
         self.configuration = configuration
         self.logger = logger
-        var keywords: [String] = []
-        var values: [String] = []
+        if let cutoff = configuration.cutoff?.deadline, cutoff <= .now {
+            throw PostgresError(kind: .timeout, message: "not connecting: shutting down")
+        }
+        // Defaults first: the conninfo's own values (and then the overrides) win over them.
+        var keywords = configuration.networkDefaults.map(\.0)
+        var values = configuration.networkDefaults.map(\.1)
         if let conninfo = configuration.conninfo, !conninfo.isEmpty {
             keywords.append("dbname")
             values.append(conninfo)
@@ -101,38 +111,60 @@ public final class PostgresConnection {
 
     public var isConnected: Bool { !isClosed && PQstatus(handle) == CONNECTION_OK }
 
+    /// The value libpq uses for connection option `keyword` (e.g. `connect_timeout`),
+    /// after defaults, the conninfo, the environment and the overrides.
+    public func setting(_ keyword: String) -> String? {
+        guard let options = PQconninfo(handle) else { return nil }
+        defer { PQconninfoFree(options) }
+        var option = options
+        while let name = option.pointee.keyword {
+            if String(cString: name) == keyword { return option.pointee.val.map { String(cString: $0) } }
+            option += 1
+        }
+        return nil
+    }
+
     // MARK: Statements
 
     /// Runs one statement with `$1…` parameters. Parameters never become part of the SQL text.
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> PostgresRows {
         try ensureUsable()
-        let result = withParameterPointers(parameters) { count, values in
-            PQexecParams(handle, sql, count, nil, values, nil, nil, 0)
+        let sent = try withParameterPointers(parameters) { count, values in
+            PQsendQueryParams(handle, sql, count, nil, values, nil, nil, 0)
         }
-        return try consume(result)
+        return try awaitResults(sent: sent)
     }
 
     /// Runs a named statement, preparing it on this connection first if needed.
+    /// In transaction pool mode it is sent unnamed instead: a prepared statement
+    /// would live on a server session this connection may not get again.
     @discardableResult
     public func query(_ statement: PostgresStatement, _ parameters: [any PostgresEncodable] = []) throws -> PostgresRows {
+        guard configuration.poolMode == .session else { return try query(statement.sql, parameters) }
         try ensureUsable()
-        if !preparedNames.contains(statement.name) {
-            try consume(PQprepare(handle, statement.name, statement.sql, 0, nil))
-            preparedNames.insert(statement.name)
+        do {
+            if !preparedNames.contains(statement.name) {
+                try awaitResults(sent: PQsendPrepare(handle, statement.name, statement.sql, 0, nil))
+                preparedNames.insert(statement.name)
+            }
+            let sent = try withParameterPointers(parameters) { count, values in
+                PQsendQueryPrepared(handle, statement.name, count, values, nil, nil, 0)
+            }
+            return try awaitResults(sent: sent)
+        } catch var error as PostgresError where error.isSessionStateLost {
+            error.message = "the server session changed under this connection (\(error.message)), "
+                + "as it does behind a transaction-mode pooler: use pool mode 'transaction'"
+            throw error
         }
-        let result = withParameterPointers(parameters) { count, values in
-            PQexecPrepared(handle, statement.name, count, values, nil, nil, 0)
-        }
-        return try consume(result)
     }
 
     /// Runs SQL text that may hold several statements and no parameters, such as a
-    /// migration file (libpq's `PQexec`). Returns the last statement's rows.
+    /// migration file. Returns the last statement's rows.
     @discardableResult
     public func execute(script sql: String) throws -> PostgresRows {
         try ensureUsable()
-        return try consume(PQexec(handle, sql))
+        return try awaitResults(sent: PQsendQuery(handle, sql))
     }
 
     /// Runs `body` inside BEGIN … COMMIT, rolling back if it throws.
@@ -145,7 +177,7 @@ public final class PostgresConnection {
             try query("COMMIT")
             return value
         } catch {
-            if isConnected { _ = try? consume(PQexec(handle, "ROLLBACK")) }
+            if isConnected, !needsReset { _ = try? query("ROLLBACK") }
             throw error
         }
     }
@@ -157,8 +189,13 @@ public final class PostgresConnection {
         guard !isClosed else {
             throw PostgresError(kind: .connection, message: "connection was closed")
         }
+        if let cutoff = configuration.cutoff?.deadline, cutoff <= .now {
+            throw PostgresError(kind: .timeout, message: "not reconnecting: shutting down")
+        }
+        // Bounded by connect_timeout (per host), which libpq enforces here.
         PQreset(handle)
         guard PQstatus(handle) == CONNECTION_OK else { throw connectionError() }
+        needsReset = false
         preparedNames.removeAll()
         try configureSession()
         reconnectCount += 1
@@ -173,14 +210,14 @@ public final class PostgresConnection {
             throw PostgresError(kind: .connection, message: "connection was closed")
         }
         var checks = 0
-        while PQstatus(handle) == CONNECTION_OK, checks < 3, socketIsReadable(timeoutMilliseconds: 0) {
+        while !needsReset, PQstatus(handle) == CONNECTION_OK, checks < 3, socketIsReadable(timeoutMilliseconds: 0) {
             checks += 1
             if PQconsumeInput(handle) == 0 { break }
         }
-        guard PQstatus(handle) != CONNECTION_OK else { return }
+        guard needsReset || PQstatus(handle) != CONNECTION_OK else { return }
         guard transactionDepth == 0 else {
             // The transaction died with the session; the caller must start over.
-            throw connectionError()
+            throw PostgresError(kind: .connection, sqlState: "08006", message: "the session was lost inside a transaction")
         }
         try reconnect()
     }
@@ -194,30 +231,27 @@ public final class PostgresConnection {
     }
 
     private func configureSession() throws {
-        // Fixed date output so timestamps parse the same whatever the server's defaults.
-        try consume(PQexec(handle, "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET IntervalStyle = 'postgres'"))
-        for channel in listeningChannels.sorted() {
-            try consume(PQexec(handle, "LISTEN \(try quoteIdentifier(channel))"))
+        switch configuration.poolMode {
+        case .session:
+            // Fixed date output so timestamps parse the same whatever the server's defaults.
+            try execute(script: "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET IntervalStyle = 'postgres'")
+            for channel in listeningChannels.sorted() {
+                try execute(script: "LISTEN \(try quoteIdentifier(channel))")
+            }
+        case .transaction:
+            // Nothing may be SET: the next transaction may run on another session. Timestamps
+            // carry their UTC offset in any ISO DateStyle, so that much is all that is needed.
+            let dateStyle = PQparameterStatus(handle, "DateStyle").map { String(cString: $0) } ?? ""
+            guard dateStyle.uppercased().hasPrefix("ISO") else {
+                throw PostgresError(kind: .client, message:
+                    "the server's DateStyle is '\(dateStyle)'; transaction pool mode needs an ISO DateStyle (ALTER DATABASE … SET DateStyle = 'ISO, YMD')")
+            }
         }
     }
 
     // MARK: Results and errors
 
-    @discardableResult
-    func consume(_ result: OpaquePointer?) throws -> PostgresRows {
-        guard let result else { throw connectionError() }
-        defer { PQclear(result) }
-        switch PQresultStatus(result) {
-        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
-            return copyRows(result)
-        case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
-            throw PostgresError(kind: .client, message: "statement started a COPY; use copyFrom")
-        default:
-            throw serverError(result)
-        }
-    }
-
-    private func copyRows(_ result: OpaquePointer) -> PostgresRows {
+    func copyRows(_ result: OpaquePointer) -> PostgresRows {
         let rowCount = Int(PQntuples(result))
         let columnCount = Int(PQnfields(result))
         var columns: [String] = []
@@ -302,16 +336,23 @@ private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<Uns
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 
-/// Lends parameters to C in text format; `nil` elements are SQL NULL.
+/// Lends parameters to C in text format; `nil` elements are SQL NULL. A NUL
+/// byte would end a C string early and silently shorten the value, so it is refused.
 private func withParameterPointers<R>(
     _ parameters: [any PostgresEncodable],
     _ body: (Int32, UnsafePointer<UnsafePointer<CChar>?>?) -> R
-) -> R {
+) throws -> R {
     if parameters.isEmpty { return body(0, nil) }
-    let copies: [UnsafeMutablePointer<CChar>?] = parameters.map { parameter in
-        parameter.postgresText.map { strdup($0) }
-    }
+    var copies: [UnsafeMutablePointer<CChar>?] = []
+    copies.reserveCapacity(parameters.count)
     defer { copies.forEach { free($0) } }
+    for (index, parameter) in parameters.enumerated() {
+        let text = parameter.postgresText
+        if let text, text.utf8.contains(0) {
+            throw PostgresError(kind: .client, message: "parameter $\(index + 1) contains a NUL byte, which PostgreSQL text cannot hold")
+        }
+        copies.append(text.map { strdup($0) })
+    }
     let pointers: [UnsafePointer<CChar>?] = copies.map { $0.map { UnsafePointer($0) } }
     return pointers.withUnsafeBufferPointer { body(Int32(parameters.count), $0.baseAddress) }
 }

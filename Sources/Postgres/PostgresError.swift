@@ -12,6 +12,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
         case server
         /// libpq or this wrapper could not carry out the request (bad COPY state, ...).
         case client
+        /// No answer within the configured timeout (or before the shutdown cutoff):
+        /// the statement was cancelled and the session dropped.
+        case timeout
     }
 
     public var kind: Kind
@@ -47,9 +50,15 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
     /// True when the statement failed because the connection is gone, so it can be
     /// retried on a new connection (class 08, or the server shutting the session down).
     public var isConnectionFailure: Bool {
-        if kind == .connection { return true }
+        if kind == .connection || kind == .timeout { return true }
         guard let sqlState else { return false }
         return sqlState.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(sqlState)
+    }
+
+    /// True when a named prepared statement vanished or was already there: the
+    /// session changed under the connection, as behind a transaction-mode pooler.
+    public var isSessionStateLost: Bool {
+        kind == .server && (sqlState == "26000" || sqlState == "42P05")
     }
 
     public var description: String {

@@ -15,19 +15,36 @@ struct CommonOptions: ParsableArguments {
     )
     var databaseURL: String?
 
+    @Option(help: ArgumentHelp(
+        "session, or transaction behind a transaction-mode pooler such as PgBouncer (no prepared statements kept, no LISTEN: new jobs are polled). (env: VISIBILITY_WORKER_POOL_MODE; default session)",
+        valueName: "mode"))
+    var poolMode: String?
+
+    @Option(help: ArgumentHelp(
+        "Longest wait for one database answer before the statement is cancelled and the session dropped; 0 = no limit. (env: VISIBILITY_WORKER_DB_TIMEOUT; default 15s for run, status and the repair commands, no limit for migrate and enqueue)",
+        valueName: "duration"))
+    var dbTimeout: String?
+
     @OptionGroup var logging: LoggingOptions
 
     func makeLogger() throws -> Logger {
         try logging.makeLogger()
     }
 
-    /// `--database-url`, else `DATABASE_URL`, else libpq's own defaults.
-    var configuration: PostgresConfiguration {
-        PostgresConfiguration(conninfo: databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"])
+    /// `--database-url`, else `DATABASE_URL`, else libpq's own defaults; the
+    /// timeout `defaultTimeout` unless `--db-timeout` says otherwise.
+    func configuration(defaultTimeout: Duration? = .seconds(15)) throws -> PostgresConfiguration {
+        let mode = try Settings.value(poolMode, flagName: "--pool-mode", env: "VISIBILITY_WORKER_POOL_MODE") {
+            PostgresConfiguration.PoolMode(rawValue: $0.lowercased())
+        } ?? .session
+        let timeout = try Settings.value(dbTimeout, flagName: "--db-timeout", env: "VISIBILITY_WORKER_DB_TIMEOUT",
+                                         parse: Settings.duration).map { $0 == .zero ? nil : $0 } ?? defaultTimeout
+        return PostgresConfiguration(conninfo: databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"],
+                                     poolMode: mode, timeout: timeout)
     }
 
-    func connect(logger: Logger) throws -> PostgresConnection {
-        try PostgresConnection(configuration: configuration, logger: logger)
+    func connect(logger: Logger, defaultTimeout: Duration? = .seconds(15)) throws -> PostgresConnection {
+        try PostgresConnection(configuration: configuration(defaultTimeout: defaultTimeout), logger: logger)
     }
 }
 

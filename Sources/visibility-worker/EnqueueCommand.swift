@@ -80,7 +80,7 @@ struct EnqueueCommand: ParsableCommand {
         job.runAt = try runAt.map { try Settings.timestamp($0, flag: "--run-at") }
         let problems = job.problems()
         guard problems.isEmpty else { throw CommandError(problems.joined(separator: "\n")) }
-        let queue = GrantQueue(connection: try common.connect(logger: logger))
+        let queue = GrantQueue(connection: try common.connect(logger: logger, defaultTimeout: nil))
         switch try queue.enqueue(job) {
         case .inserted(let id):
             print("enqueued job \(id)")
@@ -115,7 +115,7 @@ struct EnqueueCommand: ParsableCommand {
             print("no jobs in \(path)")
             return
         }
-        let queue = GrantQueue(connection: try common.connect(logger: logger))
+        let queue = GrantQueue(connection: try common.connect(logger: logger, defaultTimeout: nil))
         let progress = TerminalProgress("enqueue")
         let result = try queue.enqueue(contentsOf: jobs) { sent in progress.update(sent, detail: "of \(jobs.count)") }
         progress.finish()

@@ -28,7 +28,7 @@ struct MigrateCommand: ParsableCommand {
             executablePath: Bundle.main.executableURL?.path ?? CommandLine.arguments[0]
         )
         let migrator = try SchemaMigrator(directory: directory, logger: logger)
-        let connection = try common.connect(logger: logger)
+        let connection = try common.connect(logger: logger, defaultTimeout: nil)
         let applied = try migrator.migrate(connection)
         if applied.isEmpty {
             print("schema is up to date (\(migrator.migrations.count) migrations)")

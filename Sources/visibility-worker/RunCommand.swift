@@ -24,7 +24,10 @@ struct RunCommand: AsyncParsableCommand {
               visibility-worker run --until-empty     # batch use: exit when the queue is done
 
             With --metrics-port, GET /metrics serves Prometheus text and GET /healthz
-            answers 200 while the database is reachable (503 otherwise).
+            answers 200 while the database is reachable (503 otherwise, also while it
+            hangs: no answer within --db-timeout).
+
+            Behind PgBouncer in transaction mode, add --pool-mode transaction.
             """
     )
 
@@ -91,8 +94,9 @@ struct RunCommand: AsyncParsableCommand {
         // Metrics made before the backend exists stay no-ops: bootstrap before the client and the worker.
         let registry = port.map { _ in MetricsServer.bootstrapMetrics() }
         options.reportQueueDepth = port != nil
+        let database = try common.configuration()
         let (client, transport) = try dingTalk.makeClient(connections: options.concurrency, logger: logger)
-        let worker = GrantWorker(options: options, database: common.configuration, client: client, logger: logger)
+        let worker = GrantWorker(options: options, database: database, client: client, logger: logger)
         var metricsServer: MetricsServer?
         if let port, let registry {
             do {

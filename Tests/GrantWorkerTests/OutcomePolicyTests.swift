@@ -7,7 +7,7 @@ import XCTest
 /// docs/DESIGN.md, Answer table, row by row: what happens to the job and to the process.
 final class OutcomePolicyTests: XCTestCase {
     private let job = ClaimedGrantJob(id: 7, toCorpIds: ["ding1"], optUserId: "u", fields: [],
-                                      attempt: 3, maxAttempts: 10, lockedUntil: Date())
+                                      attempt: 3, maxAttempts: 10, lockedUntil: Date(), priority: 0)
     private let now = Date(timeIntervalSince1970: 1_800_000_000)
 
     private var policy: OutcomePolicy {
@@ -54,7 +54,7 @@ final class OutcomePolicyTests: XCTestCase {
 
     func testARetryOnTheLastAttemptIsAFailure() {
         let lastAttempt = ClaimedGrantJob(id: 7, toCorpIds: ["ding1"], optUserId: "u", fields: [],
-                                          attempt: 10, maxAttempts: 10, lockedUntil: Date())
+                                          attempt: 10, maxAttempts: 10, lockedUntil: Date(), priority: 0)
         for (outcomeClass, action) in [(APIOutcomeClass.transient, OutcomePolicy.ProcessAction.none), (.throttled, .slowDown)] {
             let result = policy.decide(APICallResult(outcomeClass: outcomeClass, httpStatus: 500, code: "system.busy"),
                                        job: lastAttempt, startedAt: now, now: now)

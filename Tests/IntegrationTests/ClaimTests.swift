@@ -50,6 +50,15 @@ final class ClaimTests: DatabaseTestCase {
         XCTAssertEqual(order, ["high-old", "high-new", "low-old", "low-new"])
     }
 
+    func testABatchComesBackHighestPriorityFirst() throws {
+        try connection.query("""
+            INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, priority) VALUES
+              ('{a}', 'p0-first', 0), ('{b}', 'p5', 5), ('{c}', 'p1', 1), ('{d}', 'p0-second', 0), ('{e}', 'p9', 9)
+            """)
+        let batch = try GrantQueue(connection: connection).claim(workerID: "w", limit: 10, lease: .seconds(30))
+        XCTAssertEqual(batch.map(\.optUserId), ["p9", "p5", "p1", "p0-first", "p0-second"], "the batch is sent in this order")
+    }
+
     func testClaimSetsTheLeaseAndCountsTheAttempt() throws {
         try insertJobs(3)
         let queue = GrantQueue(connection: connection)
