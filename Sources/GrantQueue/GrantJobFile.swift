@@ -3,8 +3,9 @@ import Postgres
 
 /// Reads jobs from a producer's file: CSV with a header row, or JSON Lines.
 ///
-/// Every line is parsed and checked against the table's rules before anything
-/// is inserted, so a bad file is refused whole, with line numbers.
+/// `Reader` streams a file of any size line by line; `parse` reads one held in
+/// memory. Every line is checked against the table's rules, so a bad line is
+/// reported with its number and the rule it broke.
 public enum GrantJobFile {
     public enum Format: String, Sendable, CaseIterable {
         case csv
@@ -46,51 +47,17 @@ public enum GrantJobFile {
 
     /// Parses `data`; throws `InvalidFile` listing at most `maxErrors` problems.
     public static func parse(_ data: Data, format: Format, maxErrors: Int = 20) throws -> [NewGrantJob] {
+        let reader = Reader(data: data, format: format)
         var jobs: [NewGrantJob] = []
         var errors: [LineError] = []
         var badLines = 0
-        func accept(line: Int, _ result: Result<NewGrantJob, FieldError>) {
-            switch result {
-            case .success(let job):
-                let problems = job.problems()
-                if problems.isEmpty {
-                    jobs.append(job)
-                } else {
-                    badLines += 1
-                    if errors.count < maxErrors { errors.append(LineError(line: line, message: problems.joined(separator: "; "))) }
-                }
-            case .failure(let error):
+        while let entry = try reader.next() {
+            switch entry {
+            case .job(_, let job):
+                jobs.append(job)
+            case .bad(let error):
                 badLines += 1
-                if errors.count < maxErrors { errors.append(LineError(line: line, message: error.message)) }
-            }
-        }
-        switch format {
-        case .jsonl:
-            let decoder = JSONDecoder()
-            for (number, line) in lines(of: data) {
-                if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }) { continue }
-                accept(line: number, jobFromJSON(Data(line), decoder: decoder))
-            }
-        case .csv:
-            let records = try CSVReader.records(in: data)
-            guard let header = records.first else {
-                throw InvalidFile(errors: [LineError(line: 1, message: "empty file: expected a header row")], badLineCount: 1)
-            }
-            let names = header.fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-            let unknown = names.filter { !columns.contains($0) }
-            guard unknown.isEmpty, names.contains("to_corp_ids"), names.contains("opt_user_id") else {
-                let message = unknown.isEmpty
-                    ? "the header must name to_corp_ids and opt_user_id"
-                    : "unknown column\(unknown.count == 1 ? "" : "s") \(unknown.joined(separator: ", ")); allowed: \(columns.joined(separator: ", "))"
-                throw InvalidFile(errors: [LineError(line: header.line, message: message)], badLineCount: 1)
-            }
-            for record in records.dropFirst() {
-                if record.fields.count == 1, record.fields[0].isEmpty { continue }
-                guard record.fields.count == names.count else {
-                    accept(line: record.line, .failure(FieldError("expected \(names.count) columns, found \(record.fields.count)")))
-                    continue
-                }
-                accept(line: record.line, jobFromCSV(Dictionary(uniqueKeysWithValues: zip(names, record.fields))))
+                if errors.count < maxErrors { errors.append(error) }
             }
         }
         if badLines > 0 { throw InvalidFile(errors: errors, badLineCount: badLines) }
@@ -102,29 +69,8 @@ public enum GrantJobFile {
         init(_ message: String) { self.message = message }
     }
 
-    /// Splits on `\n`, numbering from 1.
-    static func lines(of data: Data) -> [(Int, Data.SubSequence)] {
-        data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-            .enumerated().map { ($0.offset + 1, $0.element) }
-    }
-
-    /// Any JSON value, so that a line's keys and types can be checked one by one.
-    enum JSONValue: Decodable {
-        case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
-
-        init(from decoder: Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if container.decodeNil() { self = .null }
-            else if let value = try? container.decode(Bool.self) { self = .bool(value) }
-            else if let value = try? container.decode(Double.self) { self = .number(value) }
-            else if let value = try? container.decode(String.self) { self = .string(value) }
-            else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
-            else { self = .object(try container.decode([String: JSONValue].self)) }
-        }
-    }
-
-    static func jobFromJSON(_ line: Data, decoder: JSONDecoder) -> Result<NewGrantJob, FieldError> {
-        guard case .object(let fields)? = try? decoder.decode(JSONValue.self, from: line) else {
+    static func jobFromJSON(_ line: ArraySlice<UInt8>) -> Result<NewGrantJob, FieldError> {
+        guard case .object(let fields)? = JSONLineParser.parse(line) else {
             return .failure(FieldError("not a JSON object"))
         }
         let unknown = fields.keys.filter { !columns.contains($0) }.sorted()
@@ -221,71 +167,5 @@ public enum GrantJobFile {
             }
         }
         return job
-    }
-}
-
-/// RFC 4180 CSV: comma-separated, `"`-quoted fields with `""` for a quote, and
-/// line breaks allowed inside quotes. Records carry the line they start on.
-enum CSVReader {
-    struct Record {
-        let line: Int
-        let fields: [String]
-    }
-
-    static func records(in data: Data) throws -> [Record] {
-        var records: [Record] = []
-        var fields: [String] = []
-        var field: [UInt8] = []
-        var line = 1
-        var recordLine = 1
-        var inQuotes = false
-        var index = data.startIndex
-        func endField() {
-            fields.append(String(decoding: field, as: UTF8.self))
-            field.removeAll(keepingCapacity: true)
-        }
-        while index < data.endIndex {
-            let byte = data[index]
-            index = data.index(after: index)
-            if inQuotes {
-                if byte == UInt8(ascii: "\"") {
-                    if index < data.endIndex, data[index] == UInt8(ascii: "\"") {
-                        field.append(byte)
-                        index = data.index(after: index)
-                    } else {
-                        inQuotes = false
-                    }
-                } else {
-                    if byte == UInt8(ascii: "\n") { line += 1 }
-                    field.append(byte)
-                }
-                continue
-            }
-            switch byte {
-            case UInt8(ascii: "\""):
-                inQuotes = true
-            case UInt8(ascii: ","):
-                endField()
-            case UInt8(ascii: "\r"):
-                continue
-            case UInt8(ascii: "\n"):
-                endField()
-                records.append(Record(line: recordLine, fields: fields))
-                fields.removeAll(keepingCapacity: true)
-                line += 1
-                recordLine = line
-            default:
-                field.append(byte)
-            }
-        }
-        if inQuotes {
-            throw GrantJobFile.InvalidFile(
-                errors: [GrantJobFile.LineError(line: recordLine, message: "unterminated quoted field")], badLineCount: 1)
-        }
-        if !field.isEmpty || !fields.isEmpty {
-            endField()
-            records.append(Record(line: recordLine, fields: fields))
-        }
-        return records
     }
 }

@@ -75,12 +75,31 @@ public enum EnqueueResult: Sendable, Equatable {
 public struct BulkEnqueueResult: Sendable, Equatable {
     public var submitted: Int
     public var inserted: Int
+    /// The first lines whose idempotency key an earlier line of the same input
+    /// already used (skipped, like any taken key), and how many there were in all.
+    public var repeatedKeys: [RepeatedKey]
+    public var repeatedKeyCount: Int
 
-    public init(submitted: Int, inserted: Int) {
+    public init(submitted: Int, inserted: Int, repeatedKeys: [RepeatedKey] = [], repeatedKeyCount: Int = 0) {
         self.submitted = submitted
         self.inserted = inserted
+        self.repeatedKeys = repeatedKeys
+        self.repeatedKeyCount = repeatedKeyCount
     }
 
-    /// Rows skipped because their idempotency key was already taken.
+    /// Rows skipped because their idempotency key was already taken (in the table or earlier in the input).
     public var duplicates: Int { submitted - inserted }
+}
+
+/// A line whose idempotency key repeats that of an earlier line.
+public struct RepeatedKey: Sendable, Equatable, CustomStringConvertible {
+    public let line: Int
+    public let firstLine: Int
+
+    public init(line: Int, firstLine: Int) {
+        self.line = line
+        self.firstLine = firstLine
+    }
+
+    public var description: String { "line \(line): idempotency_key repeats line \(firstLine)'s; skipped" }
 }

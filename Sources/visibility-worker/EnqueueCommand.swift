@@ -9,9 +9,11 @@ struct EnqueueCommand: ParsableCommand {
         commandName: "enqueue",
         abstract: "Queue one grant from flags, or many from a CSV or JSON Lines file.",
         discussion: """
-            A file is checked whole before anything is inserted: a bad line is reported
-            with its number and nothing goes in. Rows whose idempotency_key is already
-            taken are skipped.
+            A file is read once, as a stream, in one transaction: any size takes the
+            same memory. If a line is bad nothing goes in, and the first --max-errors
+            bad lines are reported with their numbers and the rule each broke. Rows
+            whose idempotency_key is already taken are skipped; lines that repeat a
+            key of an earlier line are listed.
 
             CSV needs a header naming its columns (to_corp_ids and opt_user_id at
             least; also fields, idempotency_key, ordering_key, priority, run_at,
@@ -58,6 +60,9 @@ struct EnqueueCommand: ParsableCommand {
     @Option(help: "File format: csv or jsonl (default: from the file's extension).")
     var format: String?
 
+    @Option(help: "Most bad lines (and repeated keys) listed from a file; all are counted.")
+    var maxErrors = 100
+
     func validate() throws {
         if file != nil, !(corpIDs.isEmpty && optUserID == nil) {
             throw ValidationError("give either --file or the flags of one job (--corp-id, --opt-user-id), not both")
@@ -65,6 +70,7 @@ struct EnqueueCommand: ParsableCommand {
         if file == nil, corpIDs.isEmpty || optUserID == nil {
             throw ValidationError("one job needs --corp-id and --opt-user-id (or use --file)")
         }
+        if maxErrors < 1 { throw ValidationError("--max-errors must be at least 1") }
     }
 
     func run() throws {
@@ -101,24 +107,28 @@ struct EnqueueCommand: ParsableCommand {
         } else {
             throw ValidationError("cannot tell the format of \(path) from its name; pass --format csv or --format jsonl")
         }
-        let data: Data
-        do {
-            data = path == "-"
-                ? FileHandle.standardInput.readDataToEndOfFile()
-                : try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw CommandError("cannot read \(path): \(error.localizedDescription)")
-        }
+        let descriptor = path == "-" ? STDIN_FILENO : open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw CommandError("cannot read \(path): \(String(cString: strerror(errno)))") }
+        defer { if descriptor != STDIN_FILENO { close(descriptor) } }
+        var status = stat()
+        let size = fstat(descriptor, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG ? Int(status.st_size) : nil
+
         let started = ContinuousClock.now
-        let jobs = try GrantJobFile.parse(data, format: resolvedFormat)
-        guard !jobs.isEmpty else {
+        let queue = GrantQueue(connection: try common.connect(logger: logger, defaultTimeout: nil))
+        let progress = TerminalProgress("enqueue")
+        let result = try queue.enqueue(from: GrantJobFile.Reader(descriptor: descriptor, format: resolvedFormat),
+                                       maxErrors: maxErrors) { rows, bytes in
+            progress.update(rows, detail: size.map { "\(bytes * 100 / max($0, 1))% of \(path)" } ?? "\(bytes / 1_048_576) MiB read")
+        }
+        progress.finish()
+        guard result.submitted > 0 else {
             print("no jobs in \(path)")
             return
         }
-        let queue = GrantQueue(connection: try common.connect(logger: logger, defaultTimeout: nil))
-        let progress = TerminalProgress("enqueue")
-        let result = try queue.enqueue(contentsOf: jobs) { sent in progress.update(sent, detail: "of \(jobs.count)") }
-        progress.finish()
+        for repeated in result.repeatedKeys { FileHandle.standardError.write(Data("\(repeated)\n".utf8)) }
+        if result.repeatedKeyCount > result.repeatedKeys.count {
+            FileHandle.standardError.write(Data("… and \(result.repeatedKeyCount - result.repeatedKeys.count) more lines repeating a key\n".utf8))
+        }
         let elapsed = (ContinuousClock.now - started).seconds
         let rate = elapsed > 0 ? Int(Double(result.submitted) / elapsed) : 0
         print("enqueued \(result.inserted) of \(result.submitted) jobs (\(result.duplicates) duplicate idempotency keys skipped) in \(String(format: "%.2f", elapsed)) s, \(rate) rows/s")

@@ -28,7 +28,8 @@ final class EnqueueTests: DatabaseTestCase {
             NewGrantJob(toCorpIds: ["d4"], optUserId: "u4"),
         ]
         let result = try queue.enqueue(contentsOf: jobs)
-        XCTAssertEqual(result, BulkEnqueueResult(submitted: 4, inserted: 2))
+        XCTAssertEqual(result, BulkEnqueueResult(submitted: 4, inserted: 2, repeatedKeys: [RepeatedKey(line: 3, firstLine: 1)],
+                                                 repeatedKeyCount: 1))
         XCTAssertEqual(result.duplicates, 2)
         let row = try XCTUnwrap(connection.query("""
             SELECT to_corp_ids, opt_user_id, fields, ordering_key, priority, run_at, max_attempts
@@ -72,6 +73,27 @@ final class EnqueueTests: DatabaseTestCase {
         XCTAssertEqual(try count(), 0)
     }
 
+    func testCLIFileReportsEveryBadLineUpToTheLimitThenTheCount() throws {
+        var lines = (1...30).map { #"{"to_corp_ids":["ding\#($0)"],"opt_user_id":"u\#($0)"}"# }
+        lines[3] = #"{"to_corp_ids":[],"opt_user_id":"u4"}"#
+        lines[9] = "not json"
+        lines[19] = #"{"to_corp_ids":["ding20"],"opt_user_id":"u20","colour":"red"}"#
+        lines[28] = #"{"to_corp_ids":["ding29"],"opt_user_id":"u29","fields":["email"]}"#
+        let input = Data(lines.joined(separator: "\n").utf8)
+        let all = try runWorker(["enqueue", "--file", "-", "--format", "jsonl"], environment: try databaseEnvironment(), stdin: input)
+        XCTAssertNotEqual(all.status, 0)
+        for expected in ["4 bad lines; nothing was inserted", "line 4: to_corp_ids must have 1 to 100 entries", "line 10: not a JSON object",
+                         "line 20: unknown key colour", "line 29: fields may only hold mobile and status"] {
+            XCTAssertTrue(all.stderr.contains(expected), "missing \(expected):\n\(all.stderr)")
+        }
+        let limited = try runWorker(["enqueue", "--file", "-", "--format", "jsonl", "--max-errors", "2"],
+                                    environment: try databaseEnvironment(), stdin: input)
+        XCTAssertTrue(limited.stderr.contains("line 10: not a JSON object"), limited.stderr)
+        XCTAssertFalse(limited.stderr.contains("line 20:"), limited.stderr)
+        XCTAssertTrue(limited.stderr.contains("… and 2 more"), limited.stderr)
+        XCTAssertEqual(try count(), 0)
+    }
+
     func testCLIFileLoadsCSVInOneStatement() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vw-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -87,7 +109,12 @@ final class EnqueueTests: DatabaseTestCase {
         XCTAssertTrue(result.stdout.hasPrefix("enqueued 1500 of 2000 jobs (500 duplicate"), result.stdout)
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE cardinality(to_corp_ids) = 2 AND fields = '{mobile,status}'"), 1500)
         XCTAssertEqual(try listener.waitForNotifications(timeout: .seconds(2)).count, 1)
-        XCTAssertEqual(result.stderr, "", "no progress line when standard error is not a terminal")
+        // Lines repeating a key of the file are listed (the first 100), then counted.
+        let report = result.stderr.split(separator: "\n")
+        XCTAssertEqual(report.first, "line 1502: idempotency_key repeats line 2's; skipped", "line 1 is the header:\n\(result.stderr)")
+        XCTAssertEqual(report.count, 101, result.stderr)
+        XCTAssertEqual(report.last, "… and 400 more lines repeating a key")
+        XCTAssertFalse(result.stderr.contains("enqueue:"), "no progress line when standard error is not a terminal")
     }
 
     /// On a terminal (a pseudo-terminal from util-linux `script`), `enqueue --file` shows its progress.
