@@ -33,9 +33,10 @@ $$;
 -- that stops producers, unlike the trigger and constraints below.
 
 -- The longest entry of a text[] (a CHECK may not hold a subquery itself).
+-- Qualified names: the body is parsed under the inserting user's search_path.
 CREATE FUNCTION visibility_longest_entry(text[]) RETURNS int
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT max(length(entry)) FROM unnest($1) AS entry
+    SELECT pg_catalog.max(pg_catalog.length(entry)) FROM pg_catalog.unnest($1) AS entry
 $$;
 
 -- Priority only orders claims, so values out of range are clamped. An
@@ -131,8 +132,23 @@ CREATE TRIGGER visibility_grant_jobs_guard_new_rows
           OR NEW.created_at IS DISTINCT FROM now() OR NEW.updated_at IS DISTINCT FROM now())
     EXECUTE FUNCTION visibility_grant_jobs_guard_new_row();
 
+-- Both functions run as the inserting user, under that user's search_path: pin
+-- it, so nobody can slip in a visibility_acts_as_worker() of their own. (The
+-- table's owner can still disable the trigger: the guard stops mistakes and
+-- other roles, not the owner.)
+DO $$
+DECLARE
+    home text := (SELECT n.nspname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+                  WHERE c.oid = 'visibility_grant_jobs'::regclass);
+BEGIN
+    ALTER FUNCTION visibility_acts_as_worker() SET search_path = pg_catalog, pg_temp;
+    EXECUTE format('ALTER FUNCTION visibility_grant_jobs_guard_new_row() SET search_path = pg_catalog, %I, pg_temp', home);
+END;
+$$;
+
 -- 4. Bounds, for everyone. NOT VALID: adding a constraint is then a catalog
--- change, not a scan of the table under its lock. New and updated rows are checked from here on either way.
+-- change, not a scan of the table under its lock. New and updated rows are
+-- checked from here on either way.
 ALTER TABLE visibility_grant_jobs
     -- DingTalk corp ids are "ding" plus 32 hex characters (36); 64 leaves room
     -- for a longer format without letting a megabyte through.
@@ -160,8 +176,9 @@ ALTER TABLE visibility_grant_jobs
         CHECK (priority BETWEEN -100 AND 100) NOT VALID,
     -- A year ahead at most, taken as 366 days so a leap year never cuts it short,
     -- and in hours so the session's time zone cannot move it. Measured from
-    -- updated_at (now() when the row is written: every worker write sets it), so
-    -- it needs no clock in the CHECK and holds on every later update too.
+    -- updated_at, which is now() when a row is inserted and whenever a statement
+    -- changes run_at (claim, complete, retry, rescue), so the CHECK needs no
+    -- clock of its own and holds on every later update too.
     ADD CONSTRAINT run_at_must_be_at_most_366_days_ahead
         CHECK (run_at <= updated_at + interval '8784 hours') NOT VALID;
 
