@@ -152,7 +152,7 @@ public enum GrantJobFile {
         var job = NewGrantJob(toCorpIds: toCorpIds, optUserId: optUserId, fields: fields,
                               idempotencyKey: idempotencyKey, orderingKey: orderingKey)
         if let priority {
-            guard let value = Int16(exactly: priority) else { throw FieldError("priority must be -32768 to 32767") }
+            guard let value = Int16(exactly: priority) else { throw FieldError(NewGrantJob.priorityProblem(priority)) }
             job.priority = value
         }
         if let maxAttempts {

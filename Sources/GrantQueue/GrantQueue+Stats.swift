@@ -5,7 +5,8 @@ extension GrantQueue {
     static let countByState = """
         SELECT state, count(*)::bigint,
                count(*) FILTER (WHERE state = 'pending' AND run_at > now())::bigint,
-               extract(epoch FROM now() - min(run_at) FILTER (WHERE state = 'pending' AND run_at <= now()))::float8
+               extract(epoch FROM now() - min(run_at) FILTER (WHERE state = 'pending' AND run_at <= now()))::float8,
+               \(unexplainedRowCounts)
         FROM visibility_grant_jobs
         GROUP BY state
         """
@@ -54,10 +55,12 @@ extension GrantQueue {
         var counts = Dictionary(uniqueKeysWithValues: QueueStats.states.map { ($0, 0) })
         var scheduled = 0
         var oldest: Double?
+        var unexplained = QueueStats.UnexplainedRows()
         for row in try connection.query(Self.countByState) {
             counts[try row.decode(0, as: String.self)] = try row.decode(1, as: Int.self)
             scheduled += try row.decode(2, as: Int.self)
             if let age = try row.decode(3, as: Double?.self) { oldest = max(oldest ?? age, age) }
+            try unexplained.add(row, from: 4)
         }
         let codes = try connection.query(Self.countErrorCodes).map { row in
             QueueStats.ErrorCodeCount(code: try row.decode(0), state: try row.decode(1), count: try row.decode(2))
@@ -77,7 +80,8 @@ extension GrantQueue {
         }
         return QueueStats(
             countsByState: counts, scheduledPending: scheduled, oldestPendingAgeSeconds: oldest,
-            lastMinute: lastMinute, lastHour: lastHour, errorCodes: codes, workers: workers
+            lastMinute: lastMinute, lastHour: lastHour, errorCodes: codes, workers: workers,
+            unexplainedRows: unexplained
         )
     }
 }

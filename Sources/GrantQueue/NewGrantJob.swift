@@ -7,6 +7,14 @@ public struct NewGrantJob: Sendable, Equatable {
     /// The values `fields` may hold; empty means "mobile only" to the API.
     public static let allowedFields: Set<String> = ["mobile", "status"]
     public static let maxCorpIDs = 100
+    /// The bounds of sql/009_producer_contract.sql, which says why each is what it is.
+    /// Lengths count Unicode scalars, as PostgreSQL's `length()` does.
+    public static let maxCorpIDLength = 64
+    public static let maxOptUserIDLength = 128
+    public static let maxKeyLength = 256
+    public static let priorityRange: ClosedRange<Int> = -100...100
+    /// 366 days: a year ahead at most, whatever the year.
+    public static let maxRunAtLead: TimeInterval = 366 * 86_400
 
     public var toCorpIds: [String]
     public var optUserId: String
@@ -35,8 +43,9 @@ public struct NewGrantJob: Sendable, Equatable {
 
     /// The rules the table's CHECK constraints enforce, checked before anything is
     /// sent so that a bad line in a file is reported with its line number. Each
-    /// problem names the constraint the database would cite.
-    public func problems() -> [String] {
+    /// problem names the constraint the database would cite. `now` is this
+    /// machine's clock; the database measures `run_at` against its own.
+    public func problems(now: Date = Date()) -> [String] {
         var problems: [String] = []
         if toCorpIds.isEmpty || toCorpIds.count > Self.maxCorpIDs {
             problems.append("to_corp_ids must have 1 to \(Self.maxCorpIDs) entries (has \(toCorpIds.count)) [to_corp_ids_must_have_1_to_100_entries]")
@@ -60,7 +69,38 @@ public struct NewGrantJob: Sendable, Equatable {
         if !(1...1000).contains(maxAttempts) {
             problems.append("max_attempts must be 1 to 1000 (got \(maxAttempts)) [max_attempts_must_be_1_to_1000]")
         }
+        return problems + boundProblems(now: now)
+    }
+
+    /// The length, priority and run_at bounds (sql/009_producer_contract.sql).
+    func boundProblems(now: Date) -> [String] {
+        var problems: [String] = []
+        if let longest = toCorpIds.map(\.unicodeScalars.count).max(), longest > Self.maxCorpIDLength {
+            problems.append("to_corp_ids entries must be at most \(Self.maxCorpIDLength) characters (the longest has \(longest)) [to_corp_ids_entries_must_be_at_most_64_characters]")
+        }
+        if optUserId.unicodeScalars.count > Self.maxOptUserIDLength {
+            problems.append("opt_user_id must be at most \(Self.maxOptUserIDLength) characters (has \(optUserId.unicodeScalars.count)) [opt_user_id_must_be_at_most_128_characters]")
+        }
+        for (column, key) in [("idempotency_key", idempotencyKey), ("ordering_key", orderingKey)] {
+            if let key, key.unicodeScalars.count > Self.maxKeyLength {
+                problems.append("\(column) must be at most \(Self.maxKeyLength) characters (has \(key.unicodeScalars.count)) [\(column)_must_be_at_most_256_characters]")
+            }
+        }
+        if fields.count > Self.allowedFields.count {
+            problems.append("fields must have at most \(Self.allowedFields.count) entries (has \(fields.count)) [fields_must_have_at_most_2_entries]")
+        }
+        if !Self.priorityRange.contains(Int(priority)) {
+            problems.append(Self.priorityProblem(Int(priority)))
+        }
+        if let runAt, runAt > now.addingTimeInterval(Self.maxRunAtLead) {
+            problems.append("run_at must be at most 366 days ahead (got \(ISO8601DateFormatter().string(from: runAt))) [run_at_must_be_at_most_366_days_ahead]")
+        }
         return problems
+    }
+
+    /// Also for values a file holds that do not even fit in a smallint.
+    public static func priorityProblem(_ priority: Int) -> String {
+        "priority must be \(priorityRange.lowerBound) to \(priorityRange.upperBound) (got \(priority)) [priority_must_be_minus_100_to_100]"
     }
 }
 

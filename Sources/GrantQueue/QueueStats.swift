@@ -79,4 +79,6 @@ public struct QueueStats: Sendable, Equatable, Codable {
     public var errorCodes: [ErrorCodeCount]
     /// Workers whose heartbeat is recent.
     public var workers: [Worker]
+    /// Rows in a shape no worker leaves behind (QueueStats+UnexplainedRows.swift).
+    public var unexplainedRows = UnexplainedRows()
 }

@@ -63,6 +63,8 @@ public struct WorkerOptions: Sendable {
         }
         if batchSize < 1 || batchSize > 10_000 { throw WorkerOptionsError("--batch-size must be 1 to 10000") }
         if lease < .seconds(2) { throw WorkerOptionsError("--lease must be at least 2s") }
+        // Longer leases are what the rescuer takes for rows no worker wrote (poison rows).
+        if lease > GrantQueue.longestLease { throw WorkerOptionsError("--lease must be at most 1h") }
         if drainTimeout < .zero { throw WorkerOptionsError("--drain-timeout must not be negative") }
         if pollInterval <= .zero { throw WorkerOptionsError("--poll-interval must be above 0") }
         if backoff.base <= .zero || backoff.maximum < backoff.base {

@@ -45,7 +45,7 @@ struct EnqueueCommand: ParsableCommand {
     @Option(help: "Jobs sharing this key are applied one at a time, in id order.")
     var orderingKey: String?
 
-    @Option(help: "Higher runs first.")
+    @Option(help: "Higher runs first: -100 to 100.")
     var priority: Int16 = 0
 
     @Option(help: "Not before this time (ISO 8601, e.g. 2026-11-25T14:40:00Z).")

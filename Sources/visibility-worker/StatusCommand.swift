@@ -74,6 +74,11 @@ struct StatusCommand: ParsableCommand {
         if let age = stats.oldestPendingAgeSeconds {
             lines.append("oldest due job waiting: \(String(format: "%.1f", age)) s")
         }
+        // Rows no worker leaves behind (docs/OPERATIONS.md, "Rows no worker can explain").
+        lines.append("rows no worker can explain: \(stats.unexplainedRows.total)")
+        for (what, count) in stats.unexplainedRows.described where count > 0 {
+            lines.append("  " + what.padding(toLength: 50, withPad: " ", startingAt: 0) + String(count))
+        }
         lines.append("")
         lines.append("ATTEMPTS ENDED   SUCCEEDED  FAILED  RETRIED")
         for (title, activity) in [("last minute", stats.lastMinute), ("last hour", stats.lastHour)] {

@@ -19,7 +19,8 @@ final class EnqueueTests: DatabaseTestCase {
     func testBulkEnqueueSkipsTakenKeysAndKeepsEveryValue() throws {
         let queue = GrantQueue(connection: connection)
         _ = try queue.enqueue(NewGrantJob(toCorpIds: ["d0"], optUserId: "u", idempotencyKey: "taken"))
-        let runAt = Date(timeIntervalSince1970: 1_900_000_000)
+        // Whole seconds, a month ahead (run_at may be at most 366 days ahead).
+        let runAt = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 30 * 86_400).rounded(.down))
         let jobs = [
             NewGrantJob(toCorpIds: ["d1", "tab\there"], optUserId: "u\\1", fields: ["mobile", "status"], idempotencyKey: "new",
                         orderingKey: "d1", priority: -2, runAt: runAt, maxAttempts: 4),

@@ -55,12 +55,14 @@ final class MigrationTests: DatabaseTestCase {
                       never.stderr)
 
         // Every migration but the newest: what a new build meets when it starts before `migrate` ran.
+        // (Numbers may have gaps while parallel branches land, so the one before is looked up.)
         let older = SchemaMigrator(migrations: try migrator.migrations.filter { $0.version < SchemaMigrator.requiredVersion },
                                        logger: TestEnvironment.logger)
+        let previous = try XCTUnwrap(older.migrations.last?.version)
         _ = try older.migrate(connection)
         let behind = try runWorker(["run", "--until-empty"], environment: environment)
         XCTAssertNotEqual(behind.status, 0)
-        XCTAssertTrue(behind.stderr.contains("at migration \(SchemaMigrator.requiredVersion - 1), this build needs \(SchemaMigrator.requiredVersion): run `visibility-worker migrate` first"),
+        XCTAssertTrue(behind.stderr.contains("at migration \(previous), this build needs \(SchemaMigrator.requiredVersion): run `visibility-worker migrate` first"),
                       behind.stderr)
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_workers"), 0, "it did not register")
     }
@@ -92,5 +94,54 @@ final class MigrationTests: DatabaseTestCase {
         let plan = try connection.query("EXPLAIN " + GrantQueue.claimBatch.sql, ["w", 10, 30.0])
             .map { try $0.decode(0, as: String.self) }.joined(separator: "\n")
         XCTAssertTrue(plan.contains("visibility_grant_jobs_claimable"), plan)
+    }
+
+    /// sql/009 on a database that 001-007 built and filled: every row stays, the
+    /// rows that break a new bound are dealt with as the migration says, and the
+    /// constraints end up validated where the old rows allow it.
+    func testTheProducerContractAppliesToAFilledOlderSchema() throws {
+        let upTo7 = SchemaMigrator(migrations: try migrator.migrations.filter { $0.version <= 7 }, logger: TestEnvironment.logger)
+        try upTo7.migrate(connection)
+        try insertJobs(200)
+        let queue = GrantQueue(connection: connection)
+        let claimed = try queue.claim(workerID: "w", limit: 20, lease: .seconds(60))
+        _ = try queue.complete(claimed.prefix(10).map {
+            GrantJobOutcome(jobID: $0.id, attempt: $0.attempt, disposition: .succeeded, startedAt: Date(), httpStatus: 200)
+        }, workerID: "w")
+        // 201: pending with a corp id of 100 characters; 202: succeeded with one;
+        // 203: pending with priority 5000; 204: pending, two years ahead.
+        try connection.query("""
+            INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, priority, run_at, state, finished_at) VALUES
+              (ARRAY[repeat('d', 100)], 'u201', 0, now(), 'pending', NULL),
+              (ARRAY[repeat('d', 100)], 'u202', 0, now(), 'succeeded', now()),
+              ('{ding203}', 'u203', 5000, now(), 'pending', NULL),
+              ('{ding204}', 'u204', 0, now() + interval '2 years', 'pending', NULL)
+            """)
+        let snapshot = "SELECT id, row_to_json(j)::text FROM visibility_grant_jobs AS j WHERE id <= 200 OR id = 202 ORDER BY id"
+        let before = try connection.query(snapshot).map { try $0.decode(1, as: String.self) }
+
+        XCTAssertEqual(try migrator.migrate(connection).last, "009_producer_contract")
+        XCTAssertEqual(try connection.query(snapshot).map { try $0.decode(1, as: String.self) }, before,
+                       "rows within the bounds, finished or not, are untouched")
+        let fixed = try connection.query("""
+            SELECT id, state, priority, last_error_code, last_error_message FROM visibility_grant_jobs WHERE id IN (201, 203, 204) ORDER BY id
+            """).map { "\(try $0.decode(0, as: Int.self)) \(try $0.decode(1, as: String.self)) \(try $0.decode(2, as: Int.self)) "
+                + "\(try $0.decode(3, as: String?.self) ?? "-"): \(try $0.decode(4, as: String?.self) ?? "-")" }
+        XCTAssertEqual(fixed.count, 3)
+        XCTAssertEqual(fixed[0], "201 failed 0 job.out_of_bounds: failed by migration 009: a corp id over 64 characters")
+        XCTAssertEqual(fixed[1], "203 pending 100 -: -", "priority clamped, the job kept")
+        XCTAssertTrue(fixed[2].hasPrefix("204 failed 0 job.out_of_bounds: failed by migration 009: run_at more than 366 days ahead ("), fixed[2])
+        XCTAssertEqual(try count(), 204)
+
+        // Row 202 (finished long ago in this story) keeps its long corp id, so that one constraint stays NOT VALID.
+        let unvalidated = try connection.query("""
+            SELECT conname FROM pg_constraint WHERE conrelid = 'visibility_grant_jobs'::regclass AND NOT convalidated
+            """).map { try $0.decode(0, as: String.self) }
+        XCTAssertEqual(unvalidated, ["to_corp_ids_entries_must_be_at_most_64_characters"])
+        // The workers go on: the running jobs complete, the pending ones are claimable.
+        XCTAssertEqual(try queue.complete(claimed.suffix(10).map {
+            GrantJobOutcome(jobID: $0.id, attempt: $0.attempt, disposition: .succeeded, startedAt: Date(), httpStatus: 200)
+        }, workerID: "w").count, 10)
+        XCTAssertEqual(try queue.claim(workerID: "w", limit: 500, lease: .seconds(60)).count, 181, "180 untouched and the clamped one")
     }
 }

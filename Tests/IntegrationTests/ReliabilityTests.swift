@@ -105,6 +105,7 @@ final class ReliabilityTests: DatabaseTestCase {
         let cases: [([String], [String: String], String)] = [
             (["run", "--concurrency", "0"], base, "--concurrency"),
             (["run", "--lease", "soon"], base, "--lease"),
+            (["run", "--lease", "2h"], base, "--lease"),
             (["run", "--qps", "inf"], base, "--qps"),
             (["run", "--global-qps", "1e12"], base, "--global-qps"),
             (["run", "--backoff-max", "100000d"], base, "--backoff-max"),

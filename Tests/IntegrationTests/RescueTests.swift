@@ -43,4 +43,41 @@ final class RescueTests: DatabaseTestCase {
         let extended = try connection.query("SELECT count(*) FROM visibility_grant_jobs WHERE locked_until > now() + interval '500 seconds'")
         XCTAssertEqual(try extended.first?.decode(0, as: Int.self), 2)
     }
+
+    func testAPoisonRowIsFreedAndItsAttemptRowSaysWhy() throws {
+        try insertJobs(2)
+        let queue = GrantQueue(connection: connection)
+        let live = try queue.claim(workerID: "live-worker", limit: 1, lease: .seconds(30))
+        let longestLease = try queue.claim(workerID: "slow-worker", limit: 1, lease: GrantQueue.longestLease)
+        // What a producer could write before sql/009: running, leased to no worker for ten years.
+        // (The test connects as a superuser, whom the guard lets write any row.)
+        try connection.query("""
+            INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, state, locked_by, locked_until)
+            VALUES ('{ding9}', 'u9', 'running', 'ghost', now() + interval '10 years')
+            """)
+        XCTAssertEqual(try queue.stats().unexplainedRows.runningWithLeaseTooLong, 1)
+
+        let rescued = try queue.rescueExpiredLeases()
+        XCTAssertEqual(rescued.map { "\($0.id) \($0.state)" }, ["3 pending"], "only the poison row; live leases, even the longest, stay")
+        let row = try XCTUnwrap(connection.query(
+            "SELECT state, locked_by, locked_until, last_error_code, last_error_message FROM visibility_grant_jobs WHERE id = 3").first)
+        XCTAssertEqual(try row.decode(0, as: String.self), "pending")
+        XCTAssertNil(try row.decode(1, as: String?.self))
+        XCTAssertNil(try row.decode(2, as: Date?.self))
+        XCTAssertEqual(try row.decode(3, as: String?.self), "lease.implausible")
+        let audit = try XCTUnwrap(connection.query("""
+            SELECT worker_id, outcome, error_code, error_message, started_at <= now() FROM visibility_grant_attempts WHERE job_id = 3
+            """).first)
+        XCTAssertEqual(try audit.decode(0, as: String.self), "ghost")
+        XCTAssertEqual(try audit.decode(1, as: String.self), "lease_expired")
+        XCTAssertEqual(try audit.decode(2, as: String?.self), "lease.implausible")
+        let why = try XCTUnwrap(audit.decode(3, as: String?.self))
+        XCTAssertTrue(why.hasPrefix("lease held by ghost until ") && why.hasSuffix("more than 60 minutes ahead: longer than any worker holds one"), why)
+        XCTAssertEqual(try audit.decode(4, as: Bool.self), true, "the attempt did not start in the future")
+        XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_attempts"), 1)
+        XCTAssertEqual(try queue.stats().unexplainedRows.total, 0)
+        XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'running' AND id = ANY($1)",
+                                 [(live + longestLease).map(\.id)]), 2)
+        print("producer-contract: poison row (running, leased to 'ghost' for 10 years): freed by the rescuer, attempt row says: \(why)")
+    }
 }

@@ -4,26 +4,7 @@ import Postgres
 import XCTest
 
 /// The roles in sql/005_roles.sql give producers and workers only what they need.
-final class RoleTests: DatabaseTestCase {
-    private var createdUsers: [String] = []
-
-    override func tearDown() {
-        for user in createdUsers {
-            _ = try? connection.query("DROP OWNED BY \(user)")
-            _ = try? connection.query("DROP ROLE IF EXISTS \(user)")
-        }
-        super.tearDown()
-    }
-
-    private func login(as role: String) throws -> PostgresConnection {
-        let user = "\(role)_\(database.name)"
-        try connection.query("CREATE ROLE \(user) LOGIN IN ROLE \(role)")
-        createdUsers.append(user)
-        var configuration = database.configuration
-        configuration.overrides["user"] = user
-        return try PostgresConnection(configuration: configuration, logger: TestEnvironment.logger)
-    }
-
+final class RoleTests: RoleTestCase {
     private func assertRefused(_ connection: PostgresConnection, _ sql: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertThrowsError(try connection.query(sql), sql, file: file, line: line) { error in
             XCTAssertEqual((error as? PostgresError)?.sqlState, "42501", "\(sql): \(error)", file: file, line: line)
