@@ -74,18 +74,19 @@ final class PostgresConnectionTests: DatabaseTestCase {
     }
 }
 
-/// Collects log lines for assertions.
-final class RecordingLogHandler: LogHandler, @unchecked Sendable {
+/// Collects log lines for assertions. A value type, as swift-log expects; the
+/// lines go to a shared, locked store.
+struct RecordingLogHandler: LogHandler {
     struct Entry: Sendable {
         let level: Logger.Level
         let message: String
     }
 
-    private let storage = Mutex<[Entry]>([])
+    private let storage = Store()
     var metadata: Logger.Metadata = [:]
     var logLevel: Logger.Level = .trace
 
-    var messages: [Entry] { storage.withLock { $0 } }
+    var messages: [Entry] { storage.entries.withLock { $0 } }
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -93,6 +94,10 @@ final class RecordingLogHandler: LogHandler, @unchecked Sendable {
     }
 
     func log(event: LogEvent) {
-        storage.withLock { $0.append(Entry(level: event.level, message: "\(event.message)")) }
+        storage.entries.withLock { $0.append(Entry(level: event.level, message: "\(event.message)")) }
+    }
+
+    private final class Store: Sendable {
+        let entries = Mutex<[Entry]>([])
     }
 }

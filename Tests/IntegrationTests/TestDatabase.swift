@@ -3,6 +3,7 @@ import Foundation
 import GrantQueue
 import Logging
 import Postgres
+import Synchronization
 import XCTest
 
 /// Where the tests find PostgreSQL and the built binary.
@@ -95,6 +96,7 @@ class DatabaseTestCase: XCTestCase {
     private var fakeServers: [FakeDingTalkServer] = []
 
     override func tearDown() {
+        ChildProcess.killAll()
         if !fakeServers.isEmpty {
             let done = DispatchSemaphore(value: 0)
             let servers = fakeServers
@@ -189,8 +191,20 @@ final class ChildProcess {
             process.standardInput = FileHandle.nullDevice
         }
         let exited = self.exited
-        process.terminationHandler = { _ in exited.signal() }
+        process.terminationHandler = { process in
+            ChildProcess.running.withLock { _ = $0.remove(process.processIdentifier) }
+            exited.signal()
+        }
         try process.run()
+        ChildProcess.running.withLock { _ = $0.insert(process.processIdentifier) }
+    }
+
+    /// Every child still running, so that a test that throws between starting one and
+    /// waiting for it does not leave it behind (`killAll()` in `tearDown`).
+    private static let running = Mutex<Set<Int32>>([])
+
+    static func killAll() {
+        for pid in running.withLock({ $0 }) { kill(pid, SIGKILL) }
     }
 
     /// What the process has written to standard output so far.
