@@ -1,0 +1,59 @@
+import Foundation
+@testable import GrantQueue
+import XCTest
+
+/// scripts/bench's raw-SQL ceiling (pgbench) must run the worker's own claim and
+/// completion statements, not a copy that could drift from them. The script is
+/// made from the statements in Sources; this test fails when the committed file
+/// differs, and rewrites it when REGENERATE_BENCH_SQL=1.
+final class PgbenchScriptTests: XCTestCase {
+    static let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("scripts/bench.d/claim_complete.sql")
+
+    func testTheBenchmarkRunsTheWorkersOwnStatements() throws {
+        let script = Self.makeScript()
+        if ProcessInfo.processInfo.environment["REGENERATE_BENCH_SQL"] == "1" {
+            try script.write(to: Self.path, atomically: true, encoding: .utf8)
+        }
+        let committed = try String(contentsOf: Self.path, encoding: .utf8)
+        XCTAssertEqual(committed, script, "scripts/bench.d/claim_complete.sql is not the worker's statements: "
+                       + "regenerate it with REGENERATE_BENCH_SQL=1 swift test --filter PgbenchScriptTests")
+    }
+
+    /// `$N` of `sql` replaced by `values[N-1]`, highest numbers first so `$1` does not eat `$10`.
+    static func substitute(_ sql: String, _ values: [String]) -> String {
+        var text = sql
+        for (index, value) in values.enumerated().reversed() {
+            text = text.replacingOccurrences(of: "$\(index + 1)", with: value)
+        }
+        return text
+    }
+
+    static func makeScript() -> String {
+        let worker = "('pgbench-' || :worker)"
+        // Indented: scripts/bench cuts the claim out again (up to the ")" in column 0) to EXPLAIN it.
+        let claim = substitute(GrantQueue.claimBatch.sql, [worker, ":batch", "30"])
+            .split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n")
+        // One outcome per claimed job: succeeded, as the fake API would answer.
+        func each(_ value: String) -> String { "array_fill(\(value), ARRAY[:claimed])" }
+        let complete = substitute(GrantQueue.completeBatch.sql, [
+            worker, "'{:ids}'", "'{:tries}'", each("'succeeded'::text"), each("NULL::timestamptz"), each("now()"),
+            each("true"), each("200"), each("NULL::text"), each("NULL::text"), each("'bench'::text"),
+        ])
+        return """
+            -- pgbench: the worker's claim and complete statements (GrantQueue.claimBatch and
+            -- GrantQueue.completeBatch), batch :batch; made by Tests/GrantQueueTests/PgbenchScriptTests.swift.
+            -- The raw-SQL ceiling of scenario A in BENCHMARKS.md.
+            \\set worker random(1, 1000000000)
+            WITH claimed AS (
+            \(claim)
+            )
+            SELECT count(*) AS claimed, coalesce(string_agg(id::text, ','), '') AS ids,
+                   coalesce(string_agg(attempts::text, ','), '') AS tries
+            FROM claimed
+            \\gset
+            \(complete);
+
+            """
+    }
+}
