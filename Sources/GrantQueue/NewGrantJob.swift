@@ -75,7 +75,7 @@ public struct NewGrantJob: Sendable, Equatable {
     /// The length, priority and run_at bounds (sql/009_producer_contract.sql).
     func boundProblems(now: Date) -> [String] {
         var problems: [String] = []
-        if let longest = toCorpIds.map(\.unicodeScalars.count).max(), longest > Self.maxCorpIDLength {
+        if let longest = toCorpIds.lazy.map({ $0.unicodeScalars.count }).max(), longest > Self.maxCorpIDLength {
             problems.append("to_corp_ids entries must be at most \(Self.maxCorpIDLength) characters (the longest has \(longest)) [to_corp_ids_entries_must_be_at_most_64_characters]")
         }
         if optUserId.unicodeScalars.count > Self.maxOptUserIDLength {

@@ -56,5 +56,5 @@ extension Optional: PostgresEncodable where Wrapped: PostgresEncodable {
 /// commas, quotes, backslashes, braces and the word NULL all arrive intact. Cast
 /// the parameter in SQL (`$1::text[]`, `$1::bigint[]`).
 extension Array: PostgresEncodable where Element: PostgresEncodable {
-    public var postgresText: String? { PostgresArrayLiteral.encode(map(\.postgresText)) }
+    public var postgresText: String? { PostgresArrayLiteral.encode(map { $0.postgresText }) }
 }
