@@ -40,7 +40,9 @@ wait_for 120 registered || { say "only $(sql "SELECT count(*) FROM visibility_wo
 # Idle: what the fleet costs the database with nothing to do.
 commits() { sql "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'postgres'"; }
 server_connections() { sql "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND application_name <> 'psql'"; }
-client_connections() { ss -Htn state established "( dport = :${bouncer_url##*:} )" | wc -l; }
+bouncer_port=${bouncer_url##*:}
+bouncer_port=${bouncer_port%%/*}
+client_connections() { ss -Htn state established "( dport = :$bouncer_port )" | wc -l; }
 sleep 5  # settle after the start-up burst (pacing, not synchronisation)
 idle_before=$(commits)
 idle_started=$(date +%s.%N)
