@@ -51,15 +51,24 @@ public struct SchemaMigrator {
 
     /// The newest migration in `sql/` that this build's SQL relies on. A test keeps it
     /// equal to the highest file number, so adding a migration means raising it.
-    public static let requiredVersion = 7
+    public static let requiredVersion = 8
 
     static let readCurrentVersion = """
         SELECT coalesce(max(version), 0) FROM visibility_schema_migrations
         """
 
-    /// Fails, saying what to do, when the database's schema is older than this build
-    /// needs (new binaries deployed before `migrate` ran).
-    public static func checkSchema(_ connection: PostgresConnection) throws {
+    /// The oldest build, by its `requiredVersion`, that may run against this schema
+    /// (sql/008_worker_version.sql says when a migration raises it).
+    static let readOldestWorkerSchema = "SELECT oldest_worker_schema FROM visibility_schema_compatibility"
+
+    /// Fails, saying what to do, when this build cannot run against the database's
+    /// schema: it is older than this build needs (new binaries deployed before
+    /// `migrate` ran), or a newer migration declared that builds as old as this one
+    /// must stop (old binaries left running after an incompatible release). A newer
+    /// schema that keeps this build working is fine: that is a rolling upgrade.
+    /// Returns the schema's migration number.
+    @discardableResult
+    public static func checkSchema(_ connection: PostgresConnection) throws -> Int {
         let current: Int
         do {
             current = try connection.query(readCurrentVersion).first?.decode(0, as: Int.self) ?? 0
@@ -70,6 +79,18 @@ public struct SchemaMigrator {
             throw MigrationError(description:
                 "the database schema is at migration \(current), this build needs \(requiredVersion): run `visibility-worker migrate` first")
         }
+        let oldest = try connection.query(readOldestWorkerSchema).first?.decode(0, as: Int.self) ?? 0
+        guard oldest <= requiredVersion else {
+            throw MigrationError(description:
+                "the database schema is at migration \(current), which needs workers built for migration \(oldest) or later; "
+                + "this build knows up to \(requiredVersion): upgrade this worker")
+        }
+        if current > requiredVersion {
+            connection.logger.notice("the database schema is newer than this build and keeps it working", metadata: [
+                "schema_migration": "\(current)", "build_migration": "\(requiredVersion)",
+            ])
+        }
+        return current
     }
 
     public let migrations: [Migration]

@@ -69,11 +69,11 @@ public final class GrantWorker: Sendable {
         let queue = GrantQueue(connection: connection)
         try connection.listen(GrantQueue.notificationChannel)
         try queue.registerWorker(id: options.workerID, host: ProcessInfo.processInfo.hostName,
-                                 pid: ProcessInfo.processInfo.processIdentifier)
+                                 pid: ProcessInfo.processInfo.processIdentifier, version: options.version)
         completer.start()
         pruner?.start()
         logger.notice("worker started", metadata: [
-            "worker_id": "\(options.workerID)", "concurrency": "\(options.concurrency)",
+            "worker_id": "\(options.workerID)", "version": "\(options.version ?? "unknown")", "concurrency": "\(options.concurrency)",
             "qps": "\(options.qps.map { String($0) } ?? "unlimited")", "batch_size": "\(options.batchSize)",
         ])
 
