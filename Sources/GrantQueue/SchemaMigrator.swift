@@ -57,9 +57,13 @@ public struct SchemaMigrator {
         SELECT coalesce(max(version), 0) FROM visibility_schema_migrations
         """
 
-    /// The oldest build, by its `requiredVersion`, that may run against this schema
-    /// (sql/008_worker_version.sql says when a migration raises it).
-    static let readOldestWorkerSchema = "SELECT oldest_worker_schema FROM visibility_schema_compatibility"
+    /// The schema's migration and the oldest build, by its `requiredVersion`, that may
+    /// run against it (sql/008_worker_version.sql says when a migration raises that),
+    /// in one round trip: workers run this at every start.
+    static let readCurrentVersionAndOldestWorker = """
+        SELECT coalesce(max(version), 0), (SELECT oldest_worker_schema FROM visibility_schema_compatibility)
+        FROM visibility_schema_migrations
+        """
 
     /// Fails, saying what to do, when this build cannot run against the database's
     /// schema: it is older than this build needs (new binaries deployed before
@@ -69,17 +73,19 @@ public struct SchemaMigrator {
     /// Returns the schema's migration number.
     @discardableResult
     public static func checkSchema(_ connection: PostgresConnection) throws -> Int {
-        let current: Int
+        var current = 0
+        var oldest = 0
         do {
-            current = try connection.query(readCurrentVersion).first?.decode(0, as: Int.self) ?? 0
+            let row = try connection.query(readCurrentVersionAndOldestWorker).first
+            current = try row?.decode(0, as: Int.self) ?? 0
+            oldest = try row?.decode(1, as: Int?.self) ?? 0
         } catch let error as PostgresError where error.sqlState == "42P01" {
-            current = 0  // no history table: never migrated
+            current = try versionBeforeCompatibility(connection)  // from before 008, or never migrated
         }
         guard current >= requiredVersion else {
             throw MigrationError(description:
                 "the database schema is at migration \(current), this build needs \(requiredVersion): run `visibility-worker migrate` first")
         }
-        let oldest = try connection.query(readOldestWorkerSchema).first?.decode(0, as: Int.self) ?? 0
         guard oldest <= requiredVersion else {
             throw MigrationError(description:
                 "the database schema is at migration \(current), which needs workers built for migration \(oldest) or later; "
@@ -91,6 +97,15 @@ public struct SchemaMigrator {
             ])
         }
         return current
+    }
+
+    /// The schema's migration where visibility_schema_compatibility is missing.
+    private static func versionBeforeCompatibility(_ connection: PostgresConnection) throws -> Int {
+        do {
+            return try connection.query(readCurrentVersion).first?.decode(0, as: Int.self) ?? 0
+        } catch let error as PostgresError where error.sqlState == "42P01" {
+            return 0  // no history table: never migrated
+        }
     }
 
     public let migrations: [Migration]
