@@ -1,6 +1,16 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// The git commit a build is made from, for `--version` and `status`. scripts/package
+// passes it in the environment (VISIBILITY_WORKER_COMMIT=abc1234 swift build …), so no
+// generated file is committed or left behind; any other build says "unknown". Only a
+// C define can carry a value into the binary, and only the small CBuildInfo target
+// gets it, so a new commit recompiles one C file rather than every module. Anything
+// but letters, digits and '-' is dropped: the value ends up in a C string literal.
+let buildCommit = String((Context.environment["VISIBILITY_WORKER_COMMIT"] ?? "").filter {
+    $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-")
+}.prefix(64))
+
 let package = Package(
     name: "visibility-worker",
     platforms: [.macOS(.v15)],
@@ -29,6 +39,11 @@ let package = Package(
             name: "CLibPQ",
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+        // Build facts that only the build knows: the commit (see buildCommit above).
+        .target(
+            name: "CBuildInfo",
+            cSettings: buildCommit.isEmpty ? [] : [.define("VISIBILITY_WORKER_COMMIT", to: "\"\(buildCommit)\"")]
         ),
         // A safe Swift wrapper over libpq: connections, parameters, rows, LISTEN, errors.
         .target(
@@ -105,6 +120,7 @@ let package = Package(
         .executableTarget(
             name: "visibility-worker",
             dependencies: [
+                "CBuildInfo",
                 "GrantQueue",
                 "GrantWorker",
                 "DingTalk",

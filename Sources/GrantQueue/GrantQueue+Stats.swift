@@ -43,7 +43,7 @@ extension GrantQueue {
 
     static let listLiveWorkers = """
         SELECT id, host, pid, started_at, extract(epoch FROM now() - heartbeat_at)::float8, in_flight,
-               pause_reason, paused_until, paused_since
+               pause_reason, paused_until, paused_since, version
         FROM visibility_workers
         WHERE heartbeat_at > now() - make_interval(secs => $1::float8)
         ORDER BY host, pid, id
@@ -69,7 +69,8 @@ extension GrantQueue {
             QueueStats.Worker(
                 id: try row.decode(0), host: try row.decode(1), pid: try row.decode(2),
                 startedAt: try row.decode(3), heartbeatAgeSeconds: try row.decode(4), inFlight: try row.decode(5),
-                pauseReason: try row.decode(6), pausedUntil: try row.decode(7), pausedSince: try row.decode(8)
+                pauseReason: try row.decode(6), pausedUntil: try row.decode(7), pausedSince: try row.decode(8),
+                version: try row.decode(9)
             )
         }
         var lastMinute = QueueStats.Activity()

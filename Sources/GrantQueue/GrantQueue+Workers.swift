@@ -5,8 +5,8 @@ extension GrantQueue {
     static let registerWorker = PostgresStatement(
         name: "workers_register",
         sql: """
-            INSERT INTO visibility_workers (id, host, pid) VALUES ($1, $2, $3)
-            ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
+            INSERT INTO visibility_workers (id, host, pid, version) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), version = EXCLUDED.version
             """
     )
 
@@ -14,10 +14,10 @@ extension GrantQueue {
     static let heartbeat = PostgresStatement(
         name: "workers_heartbeat",
         sql: """
-            INSERT INTO visibility_workers AS w (id, host, pid, in_flight, pause_reason, paused_until, paused_since)
-            VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::float8), CASE WHEN $5::text IS NOT NULL THEN now() END)
+            INSERT INTO visibility_workers AS w (id, host, pid, in_flight, pause_reason, paused_until, paused_since, version)
+            VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::float8), CASE WHEN $5::text IS NOT NULL THEN now() END, $7)
             ON CONFLICT (id) DO UPDATE
-            SET heartbeat_at = now(), in_flight = EXCLUDED.in_flight, pause_reason = EXCLUDED.pause_reason,
+            SET heartbeat_at = now(), in_flight = EXCLUDED.in_flight, pause_reason = EXCLUDED.pause_reason, version = EXCLUDED.version,
                 paused_until = EXCLUDED.paused_until,
                 paused_since = CASE WHEN EXCLUDED.pause_reason IS NOT NULL THEN coalesce(w.paused_since, now()) END
             """
@@ -51,8 +51,9 @@ extension GrantQueue {
             """
     )
 
-    public func registerWorker(id: String, host: String, pid: Int32) throws {
-        try connection.query(Self.registerWorker, [id, host, pid])
+    /// `version`: what the worker's build calls itself, for `status`.
+    public func registerWorker(id: String, host: String, pid: Int32, version: String? = nil) throws {
+        try connection.query(Self.registerWorker, [id, host, pid, version])
     }
 
     /// What a worker reports with its heartbeat.
@@ -60,16 +61,20 @@ extension GrantQueue {
         public var inFlight: Int
         /// Why calls are paused, and for how much longer; `nil` when they are not.
         public var pause: (reason: String, remaining: Duration)?
+        /// What the worker's build calls itself, for `status`.
+        public var version: String?
 
-        public init(inFlight: Int, pause: (reason: String, remaining: Duration)? = nil) {
+        public init(inFlight: Int, pause: (reason: String, remaining: Duration)? = nil, version: String? = nil) {
             self.inFlight = inFlight
             self.pause = pause
+            self.version = version
         }
     }
 
     /// Refreshes the worker's heartbeat and report, re-registering it if its row was removed.
     public func heartbeat(workerID: String, host: String, pid: Int32, report: WorkerReport) throws {
-        try connection.query(Self.heartbeat, [workerID, host, pid, report.inFlight, report.pause?.reason, report.pause?.remaining.seconds])
+        try connection.query(Self.heartbeat, [workerID, host, pid, report.inFlight, report.pause?.reason, report.pause?.remaining.seconds,
+                                                report.version])
     }
 
     /// Returns how many leases were extended.

@@ -65,6 +65,9 @@ public struct QueueStats: Sendable, Equatable, Codable {
         public var pausedUntil: Date?
         /// When the current pause began (to within a heartbeat).
         public var pausedSince: Date?
+        /// The release and commit the worker runs (`1.0.0 (commit abc1234)`); `nil`
+        /// for workers from before sql/008_worker_version.sql.
+        public var version: String?
     }
 
     /// Every state, zero included.

@@ -59,18 +59,54 @@ public struct SchemaMigrator {
         SELECT coalesce(max(version), 0) FROM visibility_schema_migrations
         """
 
-    /// Fails, saying what to do, when the database's schema is older than this build
-    /// needs (new binaries deployed before `migrate` ran).
-    public static func checkSchema(_ connection: PostgresConnection) throws {
-        let current: Int
+    /// The schema's migration and the oldest build, by its `requiredVersion`, that may
+    /// run against it (sql/008_worker_version.sql says when a migration raises that),
+    /// in one round trip: workers run this at every start.
+    static let readCurrentVersionAndOldestWorker = """
+        SELECT coalesce(max(version), 0), (SELECT oldest_worker_schema FROM visibility_schema_compatibility)
+        FROM visibility_schema_migrations
+        """
+
+    /// Fails, saying what to do, when this build cannot run against the database's
+    /// schema: it is older than this build needs (new binaries deployed before
+    /// `migrate` ran), or a newer migration declared that builds as old as this one
+    /// must stop (old binaries left running after an incompatible release). A newer
+    /// schema that keeps this build working is fine: that is a rolling upgrade.
+    /// Returns the schema's migration number.
+    @discardableResult
+    public static func checkSchema(_ connection: PostgresConnection) throws -> Int {
+        var current = 0
+        var oldest = 0
         do {
-            current = try connection.query(readCurrentVersion).first?.decode(0, as: Int.self) ?? 0
+            let row = try connection.query(readCurrentVersionAndOldestWorker).first
+            current = try row?.decode(0, as: Int.self) ?? 0
+            oldest = try row?.decode(1, as: Int?.self) ?? 0
         } catch let error as PostgresError where error.sqlState == "42P01" {
-            current = 0  // no history table: never migrated
+            current = try versionBeforeCompatibility(connection)  // from before 008, or never migrated
         }
         guard current >= requiredVersion else {
             throw MigrationError(description:
                 "the database schema is at migration \(current), this build needs \(requiredVersion): run `visibility-worker migrate` first")
+        }
+        guard oldest <= requiredVersion else {
+            throw MigrationError(description:
+                "the database schema is at migration \(current), which needs workers built for migration \(oldest) or later; "
+                + "this build knows up to \(requiredVersion): upgrade this worker")
+        }
+        if current > requiredVersion {
+            connection.logger.notice("the database schema is newer than this build and keeps it working", metadata: [
+                "schema_migration": "\(current)", "build_migration": "\(requiredVersion)",
+            ])
+        }
+        return current
+    }
+
+    /// The schema's migration where visibility_schema_compatibility is missing.
+    private static func versionBeforeCompatibility(_ connection: PostgresConnection) throws -> Int {
+        do {
+            return try connection.query(readCurrentVersion).first?.decode(0, as: Int.self) ?? 0
+        } catch let error as PostgresError where error.sqlState == "42P01" {
+            return 0  // no history table: never migrated
         }
     }
 

@@ -143,7 +143,7 @@ final class Completer: Sendable {
     private func report() -> GrantQueue.WorkerReport {
         GrantQueue.WorkerReport(inFlight: inFlight.count, pause: pauseGate.report.map {
             ($0.reason, ContinuousClock.now.duration(to: $0.until))
-        })
+        }, version: options.version)
     }
 
     private func loop() {

@@ -82,7 +82,7 @@ public final class GrantWorker: Sendable {
         completer.start()
         pruner?.start()
         logger.notice("worker started", metadata: [
-            "worker_id": "\(options.workerID)", "concurrency": "\(options.concurrency)",
+            "worker_id": "\(options.workerID)", "version": "\(options.version ?? "unknown")", "concurrency": "\(options.concurrency)",
             "qps": "\(options.qps.map { String($0) } ?? "unlimited")", "batch_size": "\(options.batchSize)",
             "pool_mode": "\(claimsDatabase.poolMode.rawValue)", "new_jobs": "\(notified ? "notified" : "polled")",
         ])
@@ -114,7 +114,7 @@ extension GrantWorker {
                 try SchemaMigrator.checkSchema(queue)
                 let notified = try queue.listenForNewJobs()
                 try queue.registerWorker(id: options.workerID, host: ProcessInfo.processInfo.hostName,
-                                         pid: ProcessInfo.processInfo.processIdentifier)
+                                         pid: ProcessInfo.processInfo.processIdentifier, version: options.version)
                 return notified
             } catch let error as PostgresError where error.isConnectionFailure && retries < 5 {
                 retries += 1

@@ -38,6 +38,8 @@ public struct WorkerOptions: Sendable {
     public var retention: Duration?
     /// How often a worker with `retention` tries to prune.
     public var pruneInterval: Duration = .seconds(600)
+    /// What this build calls itself: logged at start, sent with every heartbeat for `status`.
+    public var version: String?
 
     public init(workerID: String = WorkerOptions.defaultWorkerID()) {
         self.workerID = workerID

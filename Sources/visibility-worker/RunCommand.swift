@@ -155,6 +155,7 @@ struct RunCommand: AsyncParsableCommand {
             options.configProbeInterval = value
         }
         options.untilEmpty = untilEmpty
+        options.version = BuildVersion.description
         if let value = try duration(retention, "--retention", "VISIBILITY_WORKER_RETENTION") {
             guard value >= .seconds(60) else { throw ValidationError("--retention must be at least 1m") }
             options.retention = value

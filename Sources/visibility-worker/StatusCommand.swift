@@ -101,13 +101,14 @@ struct StatusCommand: ParsableCommand {
         if stats.workers.isEmpty {
             lines.append("no live workers")
         } else {
-            lines.append("WORKER                                    HOST                  PID      IN FLIGHT  HEARTBEAT")
+            lines.append("WORKER                                    HOST                  PID      IN FLIGHT  HEARTBEAT  VERSION")
             for worker in stats.workers {
                 lines.append(worker.id.padding(toLength: 42, withPad: " ", startingAt: 0)
                     + worker.host.padding(toLength: 22, withPad: " ", startingAt: 0)
                     + String(worker.pid).padding(toLength: 9, withPad: " ", startingAt: 0)
                     + String(worker.inFlight).padding(toLength: 11, withPad: " ", startingAt: 0)
-                    + String(format: "%.0f s ago", worker.heartbeatAgeSeconds))
+                    + String(format: "%.0f s ago", worker.heartbeatAgeSeconds).padding(toLength: 11, withPad: " ", startingAt: 0)
+                    + (worker.version ?? "-"))
             }
             let formatter = ISO8601DateFormatter()
             for worker in stats.workers {

@@ -15,6 +15,14 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    func testVersionNamesTheReleaseAndTheCommit() throws {
+        let result = try runWorker(["--version"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let version = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        // scripts/package injects the commit; a plain `swift build` says "unknown".
+        XCTAssertNotNil(version.wholeMatch(of: /[0-9]+\.[0-9]+\.[0-9]+ \(commit [0-9a-z-]+\)/), version)
+    }
+
     func testTheTopLevelHelpListsEveryCommand() throws {
         let help = try runWorker(["--help"]).stdout
         for command in Self.commands {

@@ -67,6 +67,31 @@ final class MigrationTests: DatabaseTestCase {
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_workers"), 0, "it did not register")
     }
 
+    func testAWorkerRunsOnANewerCompatibleSchemaAndRefusesAnIncompatibleOne() throws {
+        let environment = ["DATABASE_URL": try database.conninfo(), "DINGTALK_ACCESS_TOKEN": "t",
+                           "DINGTALK_BASE_URL": "http://127.0.0.1:9"]
+        let known = try migrator.migrations
+        let next = SchemaMigrator.requiredVersion + 1
+        // What a later release might add while this one still runs: a column this build never names.
+        let compatible = Migration(version: next, name: "\(next)_compatible",
+                                   sql: "ALTER TABLE visibility_workers ADD COLUMN later_column int NULL")
+        try SchemaMigrator(migrations: known + [compatible], logger: TestEnvironment.logger).migrate(connection)
+        let ahead = try runWorker(["run", "--until-empty"], environment: environment)
+        XCTAssertEqual(ahead.status, 0, ahead.stderr)
+        XCTAssertTrue(ahead.stderr.contains("newer than this build and keeps it working"), ahead.stderr)
+
+        // One this build cannot live with declares so, and the worker stops before it registers.
+        let incompatible = Migration(version: next + 1, name: "\(next + 1)_incompatible",
+                                     sql: "UPDATE visibility_schema_compatibility SET oldest_worker_schema = \(next + 1)")
+        try SchemaMigrator(migrations: known + [compatible, incompatible], logger: TestEnvironment.logger).migrate(connection)
+        let refused = try runWorker(["run", "--until-empty"], environment: environment)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains(
+            "at migration \(next + 1), which needs workers built for migration \(next + 1) or later; this build knows up to \(next - 1): upgrade this worker"),
+                      refused.stderr)
+        XCTAssertEqual(try count("SELECT count(*) FROM visibility_workers"), 0, "it did not register")
+    }
+
     func testAnEditedAppliedMigrationIsRefused() throws {
         let original = try migrator
         try original.migrate(connection)

@@ -30,8 +30,9 @@ final class RoleTests: RoleTestCase {
     func testAWorkerMayClaimAndCompleteButNotEnqueueOrAlter() throws {
         try insertJobs(3)
         let worker = try login(as: "visibility_worker")
+        XCTAssertEqual(try SchemaMigrator.checkSchema(worker), SchemaMigrator.requiredVersion)
         let queue = GrantQueue(connection: worker)
-        try queue.registerWorker(id: "w", host: "h", pid: 1)
+        try queue.registerWorker(id: "w", host: "h", pid: 1, version: "1.0.0 (commit test)")
         let jobs = try queue.claim(workerID: "w", limit: 3, lease: .seconds(30))
         XCTAssertEqual(jobs.count, 3)
         XCTAssertEqual(try queue.complete(jobs.map {

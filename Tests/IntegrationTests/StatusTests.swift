@@ -13,10 +13,10 @@ final class StatusTests: DatabaseTestCase {
               run_at = CASE WHEN id = 6 THEN now() + interval '1 hour' ELSE now() - interval '10 seconds' END
             """)
         try connection.query("""
-            INSERT INTO visibility_workers (id, host, pid, in_flight, pause_reason, paused_until, paused_since)
-            VALUES ('host-a-1', 'host-a', 1, 4, NULL, NULL, NULL),
+            INSERT INTO visibility_workers (id, host, pid, in_flight, pause_reason, paused_until, paused_since, version)
+            VALUES ('host-a-1', 'host-a', 1, 4, NULL, NULL, NULL, '1.0.0 (commit abc1234)'),
                    ('host-b-2', 'host-b', 2, 0, 'organization''s monthly API quota used up', now() + interval '5 minutes',
-                    now() - interval '2 minutes')
+                    now() - interval '2 minutes', NULL)
             """)
         // The audit trail: 3 succeeded and 1 retry in the last minute, 1 failed 30 minutes ago, 1 two hours ago.
         try connection.query("""
@@ -43,6 +43,7 @@ final class StatusTests: DatabaseTestCase {
         XCTAssertEqual(stats.workers.map(\.host), ["host-a", "host-b"])
         XCTAssertEqual(stats.workers.map(\.pid), [1, 2])
         XCTAssertEqual(stats.workers.map(\.inFlight), [4, 0])
+        XCTAssertEqual(stats.workers.map(\.version), ["1.0.0 (commit abc1234)", nil])
         XCTAssertEqual(stats.workers.map(\.pauseReason), [nil, "organization's monthly API quota used up"])
         let pausedFor = Date().timeIntervalSince(try XCTUnwrap(stats.workers[1].pausedSince))
         XCTAssertEqual(pausedFor, 120, accuracy: 30)
@@ -57,6 +58,32 @@ final class StatusTests: DatabaseTestCase {
         XCTAssertTrue(table.stdout.contains("RETRYING ERRORS"), table.stdout)
         XCTAssertTrue(table.stdout.contains("last minute      3"), table.stdout)
         XCTAssertTrue(table.stdout.contains("PAUSED host-b-2 since"), table.stdout)
+        XCTAssertTrue(table.stdout.contains("HEARTBEAT  VERSION"), table.stdout)
+        let workerLines = table.stdout.split(separator: "\n").filter { $0.hasPrefix("host-") }
+        XCTAssertEqual(workerLines.map { $0.hasSuffix("s ago    1.0.0 (commit abc1234)") || $0.hasSuffix("s ago    -") }, [true, true],
+                       table.stdout)
+    }
+
+    func testStatusShowsTheVersionEachRunningWorkerReports() async throws {
+        let server = try await startFake()
+        let version = try runWorker(["--version"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let worker = try startWorker(["run", "--worker-id", "versioned", "--lease", "2s"], environment: try workerEnvironment(server))
+        // Registration writes the version; wipe it and the heartbeat (every lease/3) must write it again.
+        try waitUntil(timeout: .seconds(30), "the worker to register") {
+            try count("SELECT count(*) FROM visibility_workers WHERE id = 'versioned' AND version IS NOT NULL") == 1
+        }
+        try connection.query("UPDATE visibility_workers SET version = NULL WHERE id = 'versioned'")
+        try waitUntil(timeout: .seconds(30), "a heartbeat to report the version again") {
+            try count("SELECT count(*) FROM visibility_workers WHERE id = 'versioned' AND version IS NOT NULL") == 1
+        }
+        let result = try runWorker(["status", "--json"], environment: try databaseEnvironment())
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let stats = try decoder.decode(QueueStats.self, from: Data(result.stdout.utf8))
+        XCTAssertEqual(stats.workers.map(\.version), [version])
+        let stopped = try worker.stop()
+        XCTAssertTrue(stopped.stderr.contains("worker started") && stopped.stderr.contains("version=\(version)"), stopped.stderr)
     }
 
     func testWatchRefreshesUntilStopped() throws {

@@ -129,3 +129,13 @@ ensure_venv() {
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
   echo "$wanted" >"$stamp"
 }
+
+# `systemd-analyze verify UNIT`, failing on any complaint: it exits 0 on unknown
+# keys and bad values, which it only prints. Works without systemd running.
+verify_unit() {
+  local output
+  output=$(systemd-analyze verify "$1" 2>&1) && [ -z "$output" ] && return 0
+  say "systemd-analyze verify $1:"
+  say "$output"
+  return 1
+}
