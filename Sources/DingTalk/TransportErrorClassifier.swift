@@ -27,6 +27,10 @@ enum TransportErrorClassifier {
             case .proxyAuthenticationRequired:
                 return proxyFailure(LocalErrorCode.proxyAuthenticationRequired,
                                     "answered CONNECT with 407 Proxy Authentication Required; check the proxy credentials")
+            case .invalidProxyResponse where proxyStatus == 401:
+                // Some proxies (tinyproxy among them) answer wrong credentials with 401, not 407.
+                return proxyFailure(LocalErrorCode.proxyAuthenticationRequired,
+                                    "answered CONNECT with 401 Unauthorized; check the proxy credentials")
             case .invalidProxyResponse:
                 return proxyFailure(LocalErrorCode.proxyTunnelRefused,
                                     "refused to open a CONNECT tunnel: answered \(proxyStatus.map(String.init) ?? "neither 2xx nor 407")")

@@ -57,7 +57,10 @@ struct DingTalkOptions: ParsableArguments {
         case "1.1": transportOptions.allowHTTP2 = false
         case let other: throw ValidationError("--http-version / DINGTALK_HTTP_VERSION: '\(other)' is neither auto nor 1.1")
         }
-        logger.info("DingTalk egress: \(transportOptions.egress.summary)")
+        // Said at info only when set up on purpose (a proxy, an extra CA), so the default start stays quiet.
+        let egress = transportOptions.egress
+        logger.log(level: egress.proxy != nil || !egress.additionalCertificateFiles.isEmpty ? .info : .debug,
+                   "DingTalk egress: \(egress.summary)")
         if insecureSkipTLSVerify {
             logger.warning("TLS certificate verification is OFF (--insecure-skip-tls-verify): anyone on the path can read the app secret and tokens")
         }

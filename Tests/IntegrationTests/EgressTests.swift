@@ -24,8 +24,10 @@ final class EgressTests: DatabaseTestCase {
         super.tearDown()
     }
 
-    private func startTLSFake() async throws -> FakeDingTalkServer {
-        try await startFake(tls: .init(certificateFile: certificates.serverCertificateFile, privateKeyFile: certificates.serverKeyFile))
+    private func startTLSFake(latency: Duration = .zero) async throws -> FakeDingTalkServer {
+        try await startFake(tls: .init(certificateFile: certificates.serverCertificateFile, privateKeyFile: certificates.serverKeyFile)) {
+            $0.latency = latency
+        }
     }
 
     private func startProxy(basicAuth: (user: String, password: String)? = nil) throws -> Tinyproxy {
@@ -73,7 +75,8 @@ final class EgressTests: DatabaseTestCase {
     }
 
     func testOverHTTPSTheWorkerSpeaksHTTP2AndOneConnectionCarriesEveryCall() async throws {
-        let server = try await startTLSFake()
+        // Some latency, so calls overlap and must share the connection at the same time.
+        let server = try await startTLSFake(latency: .milliseconds(20))
         try insertJobs(200)
         _ = try runToEmpty(server, arguments: ["--ca-file", certificates.caFile, "--concurrency", "16"])
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'succeeded'"), 200)
@@ -148,8 +151,15 @@ final class EgressTests: DatabaseTestCase {
 
     func testAProxyAnswering407PausesTheWorkerWithoutUsingAnAttempt() async throws {
         let proxy = try startProxy(basicAuth: ("egress", "the-right-one"))
-        try await checkProxyFailurePauses(proxyURL: "http://egress:\(proxyPassword)@127.0.0.1:\(proxy.port)", proxyPort: proxy.port,
+        try await checkProxyFailurePauses(proxyURL: "http://127.0.0.1:\(proxy.port)", proxyPort: proxy.port,
                                           code: LocalErrorCode.proxyAuthenticationRequired, status: "407")
+    }
+
+    func testAWrongProxyPasswordPausesTheWorkerAndIsNeverShown() async throws {
+        // tinyproxy answers wrong credentials with 401 rather than 407; both are the credentials' fault.
+        let proxy = try startProxy(basicAuth: ("egress", "the-right-one"))
+        try await checkProxyFailurePauses(proxyURL: "http://egress:\(proxyPassword)@127.0.0.1:\(proxy.port)", proxyPort: proxy.port,
+                                          code: LocalErrorCode.proxyAuthenticationRequired, status: "401")
     }
 
     private func checkProxyFailurePauses(proxyURL: String, proxyPort: Int, code: String, status: String?) async throws {

@@ -35,9 +35,9 @@ final class Tinyproxy {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        try testCase.waitUntil(timeout: .seconds(10), "tinyproxy to listen") { canConnect(port: port) || !process.isRunning }
-        guard process.isRunning else {
-            XCTFail("tinyproxy exited at once; is it installed (apt-get install tinyproxy)?")
+        try testCase.waitUntil(timeout: .seconds(10), "tinyproxy to listen") { canConnect(port: port) }
+        guard canConnect(port: port) else {
+            XCTFail("tinyproxy did not listen on port \(port); is it installed (apt-get install tinyproxy)?")
             throw CocoaError(.executableLoad)
         }
     }
@@ -51,11 +51,11 @@ final class Tinyproxy {
         }
     }
 
+    /// SIGKILL, because a child of the test runner starts with SIGTERM blocked (inherited
+    /// from the Dispatch thread that spawned it) and tinyproxy does not unblock it.
     func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
         try? FileManager.default.removeItem(at: directory)
     }
 }

@@ -91,12 +91,13 @@ final class TransportErrorTests: XCTestCase {
                                ("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n", LocalErrorCode.proxyTunnelRefused),
                                ("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n", LocalErrorCode.proxyTunnelRefused)] {
             let proxyServer = try await ScriptedSocketServer(.answer(answer))
-            let proxy = try ProxySettings(url: "http://user:\(proxyPassword)@127.0.0.1:\(proxyServer.port)", source: "test")
+            let proxyPort = proxyServer.port
+            let proxy = try ProxySettings(url: "http://user:\(proxyPassword)@127.0.0.1:\(proxyPort)", source: "test")
             let result = try await failure(of: "https://127.0.0.1:9/x", egress: EgressConfiguration(proxy: proxy))
             try await proxyServer.shutdown()
             assertFailure(result, code: code, reachedServer: false, outcomeClass: .config)
             let message = result?.description ?? ""
-            XCTAssertTrue(message.contains("http://127.0.0.1:\(proxyServer.port)"), "the proxy is named: \(message)")
+            XCTAssertTrue(message.contains("http://127.0.0.1:\(proxyPort)"), "the proxy is named: \(message)")
             XCTAssertFalse(message.contains(proxyPassword), "credentials leaked: \(message)")
             let status = String(answer.dropFirst("HTTP/1.1 ".count).prefix(3))
             XCTAssertTrue(message.contains(status), "the proxy's status is named: \(message)")
