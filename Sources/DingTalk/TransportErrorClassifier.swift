@@ -36,10 +36,11 @@ enum TransportErrorClassifier {
                                     "refused to open a CONNECT tunnel: answered \(proxyStatus.map(String.init) ?? "neither 2xx nor 407")")
             case .httpProxyHandshakeTimeout, .socksHandshakeTimeout:
                 return proxyFailure(LocalErrorCode.proxyUnreachable, "did not answer CONNECT in time")
-            case .connectTimeout, .getConnectionFromPoolTimeout:
+            case .connectTimeout:
+                // No connection could be made at all; with a proxy, the connection is to the proxy.
                 if proxy != nil { return proxyFailure(LocalErrorCode.proxyUnreachable, "no connection to it in time") }
                 return failure(LocalErrorCode.timeout, reachedServer: false)
-            case .tlsHandshakeTimeout:
+            case .getConnectionFromPoolTimeout, .tlsHandshakeTimeout:
                 return failure(LocalErrorCode.timeout, reachedServer: false)
             case .deadlineExceeded, .readTimeout, .writeTimeout:
                 return failure(LocalErrorCode.timeout, reachedServer: true)
