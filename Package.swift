@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         // TLS settings for that client (certificate verification on by default).
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
+        // HTTP/2 for the fake's HTTPS listener (AsyncHTTPClient already depends on it).
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
         // Metrics facade: the engine counts and times through it, whatever the backend.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.4.1"),
         // The backend for `run --metrics-port`: Prometheus text format.
@@ -69,18 +71,23 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
-        // A small HTTP/1.1 server on SwiftNIO, shared by the fake API and the metrics endpoint.
+        // A small HTTP server on SwiftNIO, shared by the fake API and the metrics endpoint:
+        // plain HTTP/1.1, or TLS offering HTTP/2 and HTTP/1.1 by ALPN.
         .target(
             name: "HTTPServerSupport",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
             ]
         ),
         // A local stand-in for the DingTalk API, with fault injection.
@@ -125,6 +132,7 @@ let package = Package(
                 "GrantWorker",
                 "DingTalk",
                 "FakeDingTalk",
+                "HTTPServerSupport",
                 "MetricsEndpoint",
                 "Postgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -151,7 +159,10 @@ let package = Package(
                 "Postgres",
                 "DingTalk",
                 "FakeDingTalk",
+                "HTTPServerSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
     ],

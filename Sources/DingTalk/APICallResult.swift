@@ -53,6 +53,14 @@ public enum LocalErrorCode {
     public static let connectionReset = "connection.reset"
     public static let tlsError = "tls.error"
     public static let transportError = "transport.error"
+    /// The API's host name did not resolve.
+    public static let nameResolution = "dns.error"
+    /// The egress proxy could not be reached (refused, or no answer in time).
+    public static let proxyUnreachable = "proxy.unreachable"
+    /// The egress proxy answered CONNECT with 407: its credentials are missing or wrong.
+    public static let proxyAuthenticationRequired = "proxy.auth.required"
+    /// The egress proxy answered CONNECT with another non-2xx status (502, 503, 403, …).
+    public static let proxyTunnelRefused = "proxy.tunnel.refused"
     /// 200 whose body is JSON but not `{"result": true}`.
     public static let unexpectedResponse = "unexpected.response"
     /// A body that is not JSON (HTML from a proxy, truncated, empty): DingTalk's ban page.
@@ -61,4 +69,14 @@ public enum LocalErrorCode {
     public static let punished = "punish.deny"
     /// An error status with JSON but no `code`.
     public static func httpStatus(_ status: Int) -> String { "http.\(status)" }
+
+    /// The class of a failure that left no response. A broken road to the API (the
+    /// egress proxy) is fixed by an operator, like a bad secret: `config`, so the
+    /// process pauses and no job uses an attempt. Every other failure is `transient`.
+    public static func outcomeClass(ofTransportFailure code: String) -> APIOutcomeClass {
+        egressCodes.contains(code) ? .config : .transient
+    }
+
+    /// The codes that blame the egress proxy, not DingTalk.
+    public static let egressCodes: Set<String> = [proxyUnreachable, proxyAuthenticationRequired, proxyTunnelRefused]
 }

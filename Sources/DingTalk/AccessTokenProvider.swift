@@ -106,8 +106,7 @@ public actor AppAccessTokenProvider: AccessTokenProvider {
             response = try await transport.send(TransportRequest(
                 method: .POST, url: url, headers: [("Content-Type", "application/json")], body: Array(body)))
         } catch let error as TransportError {
-            throw AccessTokenError(result: APICallResult(outcomeClass: .transient, code: error.code,
-                                                         message: error.description, reachedAPI: error.reachedServer))
+            throw AccessTokenError(result: error.result)
         }
         struct TokenAnswer: Decodable {
             let accessToken: String

@@ -44,7 +44,7 @@ public struct DingTalkClient: Sendable {
             return ResponseClassifier.classify(
                 status: response.status, requestIDHeader: response.header(DingTalkAPI.requestIDHeader), body: response.body)
         } catch let error as TransportError {
-            return APICallResult(outcomeClass: .transient, code: error.code, message: error.description, reachedAPI: error.reachedServer)
+            return error.result
         } catch {
             return APICallResult(outcomeClass: .transient, code: LocalErrorCode.transportError, message: "\(error)")
         }

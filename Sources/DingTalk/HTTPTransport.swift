@@ -41,7 +41,7 @@ public struct TransportResponse: Sendable {
 }
 
 /// Why no response came back. `reachedServer` is false only when the request
-/// certainly was not delivered (connection refused).
+/// certainly was not delivered (connection refused, TLS handshake or proxy tunnel failed).
 public struct TransportError: Error, Sendable, CustomStringConvertible {
     public var code: String
     public var reachedServer: Bool
@@ -51,6 +51,12 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
         self.code = code
         self.reachedServer = reachedServer
         self.description = description
+    }
+
+    /// The failure as a classified call result (`config` for a broken proxy, else `transient`).
+    public var result: APICallResult {
+        APICallResult(outcomeClass: LocalErrorCode.outcomeClass(ofTransportFailure: code), code: code, message: description,
+                      reachedAPI: reachedServer)
     }
 }
 

@@ -16,11 +16,14 @@ public final class FakeDingTalkServer: Sendable {
         self.server = server
     }
 
-    /// Binds `host:port` (port 0 picks a free one) and starts serving.
+    /// Binds `host:port` (port 0 picks a free one) and starts serving: plain HTTP/1.1, or
+    /// with `tls` HTTPS offering HTTP/2 and HTTP/1.1.
     public static func start(host: String = "127.0.0.1", port: Int = 0, options: FakeDingTalkOptions,
-                             threads: Int = System.coreCount) async throws -> FakeDingTalkServer {
+                             threads: Int = System.coreCount, tls: HTTPServer.TLS? = nil) async throws -> FakeDingTalkServer {
         let state = FakeDingTalkState(options: options)
-        let server = try await HTTPServer.start(host: host, port: port, threads: threads) { FakeDingTalkHandler(state: state) }
+        let server = try await HTTPServer.start(host: host, port: port, threads: threads, tls: tls, counters: state.connections) {
+            FakeDingTalkHandler(state: state)
+        }
         return FakeDingTalkServer(state: state, server: server)
     }
 

@@ -80,6 +80,8 @@ public final class FakeDingTalkState: Sendable {
 
     public let options: FakeDingTalkOptions
     private let inner: Mutex<Inner>
+    /// Connections the server accepted and what they spoke, for `/__fake/stats`.
+    public let connections = ConnectionCounters()
 
     public init(options: FakeDingTalkOptions) {
         self.options = options
@@ -376,12 +378,24 @@ public final class FakeDingTalkState: Sendable {
         public var inFlight: Int
         public var maxInFlight: Int
         public var codes: [String: Int]
+        /// TCP connections accepted (each one a TLS handshake over HTTPS).
+        public var connections: Int
+        /// Of those, the ones that negotiated HTTP/2, and the streams (requests) they carried.
+        public var http2Connections: Int
+        public var http2Streams: Int
+
+        enum CodingKeys: String, CodingKey {
+            case calls, applied, tokenRequests, inFlight, maxInFlight, codes, connections
+            case http2Connections = "http2_connections"
+            case http2Streams = "http2_streams"
+        }
     }
 
     public var stats: Stats {
         inner.withLock {
             Stats(calls: $0.calls, applied: $0.applied.count, tokenRequests: $0.tokenRequests, inFlight: $0.inFlight,
-                  maxInFlight: $0.maxInFlight, codes: $0.codes)
+                  maxInFlight: $0.maxInFlight, codes: $0.codes, connections: connections.accepted,
+                  http2Connections: connections.http2Connections, http2Streams: connections.http2Streams)
         }
     }
 

@@ -65,6 +65,11 @@ struct OutcomePolicy: Sendable {
         case .throttled:
             let delay = backoff.delay(afterAttempt: job.attempt, minimum: .seconds(1))
             return (outcome(retry(after: delay)), .slowDown)
+        case .config where LocalErrorCode.egressCodes.contains(code):
+            // The proxy on the way out failed, not DingTalk: as for a bad secret, fail none and
+            // stop calling; the reason names the proxy (never its credentials) and what it answered.
+            return (outcome(.released(at: later(configProbeInterval)), reachedAPI: false),
+                    .pause(configProbeInterval, reason: "cannot reach DingTalk through the egress proxy (\(code)): \(result.message ?? "")"))
         case .token, .config:
             // Every job would fail the same way: fail none, give this one back, stop calling.
             return (outcome(.released(at: later(configProbeInterval))),

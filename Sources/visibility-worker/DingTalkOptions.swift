@@ -18,6 +18,15 @@ struct DingTalkOptions: ParsableArguments {
     @Flag(help: "Do not verify the API's TLS certificate. Only for a test proxy; logged as a warning.")
     var insecureSkipTLSVerify = false
 
+    @Option(help: "HTTP proxy for every API call, e.g. http://user:pass@proxy:3128; wins over HTTPS_PROXY, HTTP_PROXY and NO_PROXY. (env: DINGTALK_PROXY)")
+    var proxy: String?
+
+    @Option(help: "PEM file of CA certificates trusted besides the system roots (SSL_CERT_FILE replaces those). (env: DINGTALK_CA_FILE)")
+    var caFile: String?
+
+    @Option(help: "auto: HTTP/2 when the server offers it over TLS, else HTTP/1.1; 1.1: always HTTP/1.1. (env: DINGTALK_HTTP_VERSION; default: auto)")
+    var httpVersion: String?
+
     /// `--app-key`, else `DINGTALK_APP_KEY`.
     var resolvedAppKey: String? { Settings.string(appKey, env: "DINGTALK_APP_KEY") }
 
@@ -35,8 +44,24 @@ struct DingTalkOptions: ParsableArguments {
             guard timeout > .zero else { throw ValidationError("--request-timeout must be above 0") }
             transportOptions.requestTimeout = timeout
         }
+        do {
+            transportOptions.egress = try EgressConfiguration.resolve(
+                baseURL: base, proxyOverride: Settings.string(proxy, env: "DINGTALK_PROXY"),
+                caFile: Settings.string(caFile, env: "DINGTALK_CA_FILE"), verifyCertificates: !insecureSkipTLSVerify,
+                environment: environment)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        switch Settings.string(httpVersion, env: "DINGTALK_HTTP_VERSION") ?? "auto" {
+        case "auto": transportOptions.allowHTTP2 = true
+        case "1.1": transportOptions.allowHTTP2 = false
+        case let other: throw ValidationError("--http-version / DINGTALK_HTTP_VERSION: '\(other)' is neither auto nor 1.1")
+        }
+        // Said at info only when set up on purpose (a proxy, an extra CA), so the default start stays quiet.
+        let egress = transportOptions.egress
+        logger.log(level: egress.proxy != nil || !egress.additionalCertificateFiles.isEmpty ? .info : .debug,
+                   "DingTalk egress: \(egress.summary)")
         if insecureSkipTLSVerify {
-            transportOptions.verifyCertificates = false
             logger.warning("TLS certificate verification is OFF (--insecure-skip-tls-verify): anyone on the path can read the app secret and tokens")
         }
         if scheme == "http", url.host != "127.0.0.1", url.host != "localhost", url.host != "::1" {
@@ -56,7 +81,12 @@ struct DingTalkOptions: ParsableArguments {
         } else {
             throw ValidationError("set DINGTALK_APP_KEY (or --app-key) and DINGTALK_APP_SECRET, or DINGTALK_ACCESS_TOKEN")
         }
-        let transport = AsyncHTTPClientTransport(options: transportOptions)
+        let transport: AsyncHTTPClientTransport
+        do {
+            transport = try AsyncHTTPClientTransport(options: transportOptions)
+        } catch {
+            throw ValidationError(error.description)
+        }
         let tokenProvider: any AccessTokenProvider = switch authentication {
         case .staticToken(let token): StaticAccessTokenProvider(token: token)
         case .app(let key, let secret): AppAccessTokenProvider(appKey: key, appSecret: secret, baseURL: base, transport: transport)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FakeDingTalk
 import Foundation
+import HTTPServerSupport
 
 struct FakeDingTalkCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,6 +16,7 @@ struct FakeDingTalkCommand: AsyncParsableCommand {
             Example:
               visibility-worker fake-dingtalk --port 0 --qps 20 --faults system.busy=0.1,reset=0.01
               # prints: listening on http://127.0.0.1:PORT
+              # (with --tls-cert cert.pem --tls-key key.pem: listening on https://127.0.0.1:PORT)
               DINGTALK_BASE_URL=http://127.0.0.1:PORT DINGTALK_APP_KEY=fake-app-key \\
                   DINGTALK_APP_SECRET=fake-app-secret visibility-worker run
             """
@@ -33,6 +35,8 @@ struct FakeDingTalkCommand: AsyncParsableCommand {
     @Option(help: "Event loop threads.") var threads = 1
     @Flag(help: "Keep every request for GET /__fake/requests.") var recordRequests = false
     @Flag(help: "Keep call and grant times for GET /__fake/timeline (benchmarks).") var recordTimeline = false
+    @Option(help: "Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with this PEM certificate chain; needs --tls-key.") var tlsCert: String?
+    @Option(help: "The PEM private key for --tls-cert.") var tlsKey: String?
 
     func run() async throws {
         var options = FakeDingTalkOptions()
@@ -54,7 +58,18 @@ struct FakeDingTalkCommand: AsyncParsableCommand {
         options.recordRequests = recordRequests
         options.recordTimeline = recordTimeline
 
-        let server = try await FakeDingTalkServer.start(host: host, port: port, options: options, threads: threads)
+        var tls: HTTPServer.TLS?
+        switch (tlsCert, tlsKey) {
+        case (let cert?, let key?): tls = HTTPServer.TLS(certificateFile: cert, privateKeyFile: key)
+        case (nil, nil): tls = nil
+        default: throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        let server: FakeDingTalkServer
+        do {
+            server = try await FakeDingTalkServer.start(host: host, port: port, options: options, threads: threads, tls: tls)
+        } catch let error as HTTPServerError {
+            throw ValidationError("--tls-cert/--tls-key: \(error.description)")
+        }
         // The first stdout line, flushed at once: scripts wait for it to learn the port.
         FileHandle.standardOutput.write(Data("listening on \(server.baseURL)\n".utf8))
         // The signal only closes the listening socket; the event loops are shut down

@@ -43,7 +43,7 @@ func withFakeServer(_ options: FakeDingTalkOptions = FakeDingTalkOptions(),
     let server = try await FakeDingTalkServer.start(options: options, threads: 1)
     var transportOptions = AsyncHTTPClientTransport.Options()
     transportOptions.requestTimeout = .seconds(2)
-    let transport = AsyncHTTPClientTransport(options: transportOptions)
+    let transport = try AsyncHTTPClientTransport(options: transportOptions)
     do {
         try await body(server, transport)
     } catch {

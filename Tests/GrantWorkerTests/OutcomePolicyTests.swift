@@ -89,6 +89,20 @@ final class OutcomePolicyTests: XCTestCase {
         guard case .pause = result.action else { return XCTFail("must back off") }
     }
 
+    func testABrokenEgressProxyPausesLikeAConfigErrorAndNamesTheProxy() throws {
+        let failure = TransportError(code: LocalErrorCode.proxyAuthenticationRequired, reachedServer: false,
+                                     description: "egress proxy http://127.0.0.1:3128: answered CONNECT with 407")
+        let result = policy.decide(failure.result, job: job, startedAt: now, now: now)
+        XCTAssertEqual(result.outcome.disposition, .released(at: now.addingTimeInterval(120)))
+        XCTAssertFalse(result.outcome.reachedAPI, "no attempt may be used")
+        guard case .pause(let duration, let reason) = result.action else { return XCTFail("\(result.action)") }
+        XCTAssertEqual(duration, .seconds(120))
+        XCTAssertTrue(reason.contains("proxy.auth.required") && reason.contains("http://127.0.0.1:3128") && reason.contains("407"), reason)
+        // Any other failure without a response stays transient.
+        XCTAssertEqual(TransportError(code: LocalErrorCode.connectionRefused, reachedServer: false, description: "").result.outcomeClass,
+                       .transient)
+    }
+
     func testAPITextIsMadeStorable() {
         XCTAssertEqual(OutcomePolicy.storable("a\u{0}b", limit: 10), "a\u{FFFD}b", "PostgreSQL text cannot hold NUL")
         XCTAssertEqual(OutcomePolicy.storable(String(repeating: "x", count: 50), limit: 10), String(repeating: "x", count: 10) + "…")

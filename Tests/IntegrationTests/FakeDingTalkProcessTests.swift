@@ -15,7 +15,7 @@ final class FakeDingTalkProcessTests: XCTestCase {
         XCTAssertTrue(firstLine.hasPrefix("listening on http://127.0.0.1:"), firstLine)
         let baseURL = String(firstLine.dropFirst("listening on ".count))
 
-        let transport = AsyncHTTPClientTransport()
+        let transport = try AsyncHTTPClientTransport()
         let client = DingTalkClient(baseURL: baseURL, tokenProvider: StaticAccessTokenProvider(token: "t"), transport: transport)
         for index in 0..<20 {
             let result = await client.apply(VisibilityGrant(toCorpIds: ["ding\(index)"], optUserId: "u"))

@@ -23,7 +23,7 @@ final class ObservabilityTests: DatabaseTestCase {
     }
 
     private func get(_ url: String) async throws -> TransportResponse {
-        let transport = AsyncHTTPClientTransport(options: .init())
+        let transport = try AsyncHTTPClientTransport(options: .init())
         do {
             let response = try await transport.send(TransportRequest(method: .GET, url: url, headers: [], body: []))
             try await transport.shutdown()

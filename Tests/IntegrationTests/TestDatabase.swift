@@ -1,6 +1,7 @@
 import FakeDingTalk
 import Foundation
 import GrantQueue
+import HTTPServerSupport
 import Logging
 import Postgres
 import Synchronization
@@ -113,11 +114,11 @@ class DatabaseTestCase: XCTestCase {
         database = nil
     }
 
-    /// Starts the fake API in this process for the test; it is shut down in `tearDown`.
-    func startFake(_ configure: (inout FakeDingTalkOptions) throws -> Void = { _ in }) async throws -> FakeDingTalkServer {
+    /// Starts the fake API in this process for the test (over HTTPS with `tls`); it is shut down in `tearDown`.
+    func startFake(tls: HTTPServer.TLS? = nil, _ configure: (inout FakeDingTalkOptions) throws -> Void = { _ in }) async throws -> FakeDingTalkServer {
         var options = FakeDingTalkOptions()
         try configure(&options)
-        let server = try await FakeDingTalkServer.start(options: options, threads: 1)
+        let server = try await FakeDingTalkServer.start(options: options, threads: 1, tls: tls)
         fakeServers.append(server)
         return server
     }

@@ -11,13 +11,18 @@ a PostgreSQL cluster. Three checks, each printed as `ok` or `FAIL` with a diff:
    our classifier agree on code, HTTP status and request id, and our class is
    the table's; on success both see `result: true`;
 3. token:     the SDK's get_access_token returns the token our provider sends,
-   and a wrong secret is refused the same way for both.
+   and a wrong secret is refused the same way for both;
+4. https:     with --tls-base-url (the fake started with --tls-cert/--tls-key) and
+   --ca-file (its private CA), both clients fetch a token and send a grant over
+   TLS, trusting only that CA, and the requests arrive alike (the SDK speaks
+   HTTP/1.1, `visibility-worker apply` HTTP/2 through ALPN).
 """
 
 import argparse
 import importlib.metadata
 import json
 import os
+import ssl
 import subprocess
 import sys
 import urllib.request
@@ -93,14 +98,14 @@ class Checker:
 
     # -- the fake's admin endpoints ------------------------------------------
 
-    def fake(self, method, path, body=None):
+    def fake(self, method, path, body=None, base_url=None, context=None):
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base_url + path, data=data, method=method)
-        with urllib.request.urlopen(request, timeout=10) as response:
+        request = urllib.request.Request((base_url or self.base_url) + path, data=data, method=method)
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
             return json.loads(response.read())
 
-    def recorded(self):
-        return self.fake("GET", "/__fake/requests")
+    def recorded(self, base_url=None, context=None):
+        return self.fake("GET", "/__fake/requests", base_url=base_url, context=context)
 
     def script(self, entries):
         self.fake("PUT", "/__fake/script", entries)
@@ -118,15 +123,16 @@ class Checker:
         return self.contact.org_account_mobile_visible_in_other_org_with_options(
             request, headers, util_models.RuntimeOptions())
 
-    def ours(self, grant, secret=None):
+    def ours(self, grant, secret=None, base_url=None, extra_environment=None):
         """`visibility-worker apply --json`: what our client sent, classified."""
         command = [self.binary, "apply", "--json", "--opt-user-id", grant["user"]]
         for corp in grant["corps"]:
             command += ["--corp-id", corp]
         for field in grant["fields"] or []:
             command += ["--field", field]
-        environment = dict(os.environ, DINGTALK_BASE_URL=self.base_url, DINGTALK_APP_KEY=self.app_key,
-                           DINGTALK_APP_SECRET=secret or self.app_secret, DINGTALK_REQUEST_TIMEOUT="5s")
+        environment = dict(os.environ, DINGTALK_BASE_URL=base_url or self.base_url, DINGTALK_APP_KEY=self.app_key,
+                           DINGTALK_APP_SECRET=secret or self.app_secret, DINGTALK_REQUEST_TIMEOUT="5s",
+                           **(extra_environment or {}))
         environment.pop("DINGTALK_ACCESS_TOKEN", None)
         environment.pop("DINGTALK_APP_SECRET_FILE", None)
         finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60)
@@ -317,6 +323,51 @@ class Checker:
                 differences.append(f"visibility-worker classed a wrong secret {ours.get('outcome')!r}, not 'config'")
         self.expect("token: a wrong secret is refused alike (400 invalidClientIdOrSecret, config)", differences)
 
+    # -- 4. over HTTPS, trusting a private CA ----------------------------------
+
+    def check_https(self, tls_base_url, ca_file):
+        title = "https: the SDK and visibility-worker send the same token request and grant over TLS with a private CA"
+        tls_base_url = tls_base_url.rstrip("/")
+        context = ssl.create_default_context(cafile=ca_file)
+        # The SDK's HTTP stack (requests) trusts REQUESTS_CA_BUNDLE; nothing else is trusted for this check.
+        saved = {name: os.environ.get(name) for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")}
+        os.environ.update(REQUESTS_CA_BUNDLE=ca_file, SSL_CERT_FILE=ca_file)
+        differences = []
+        try:
+            config = openapi_models.Config(protocol="https", endpoint=tls_base_url.split("://", 1)[1])
+            seen = len(self.recorded(tls_base_url, context))
+            streams = self.fake("GET", "/__fake/stats", base_url=tls_base_url, context=context)["http2_streams"]
+            grant = GRANTS[1]
+            try:
+                token = OAuthClient(config).get_access_token(
+                    oauth_models.GetAccessTokenRequest(app_key=self.app_key, app_secret=self.app_secret)).body.access_token
+                request = contact_models.OrgAccountMobileVisibleInOtherOrgRequest(
+                    to_corp_ids=grant["corps"], opt_user_id=grant["user"], fields=grant["fields"])
+                headers = contact_models.OrgAccountMobileVisibleInOtherOrgHeaders(x_acs_dingtalk_access_token=token)
+                ContactClient(config).org_account_mobile_visible_in_other_org_with_options(request, headers, util_models.RuntimeOptions())
+            except Exception as error:  # a TLS failure shows up here as the SDK's own exception
+                differences.append(f"official SDK over https failed: {type(error).__name__}: {error}")
+            sdk_streams = self.fake("GET", "/__fake/stats", base_url=tls_base_url, context=context)["http2_streams"] - streams
+            ours = self.ours(grant, base_url=tls_base_url, extra_environment={"DINGTALK_CA_FILE": ca_file})
+            our_streams = self.fake("GET", "/__fake/stats", base_url=tls_base_url, context=context)["http2_streams"] - streams - sdk_streams
+        finally:
+            for name, value in saved.items():
+                os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
+        exchanges = self.recorded(tls_base_url, context)[seen:]
+        posts = [e for e in exchanges if e["path"] == TOKEN_PATH]
+        puts = [e for e in exchanges if e["method"] == "PUT"]
+        if len(posts) != 2 or len(puts) != 2:
+            differences.append(f"expected a token request and a PUT from each client, saw {len(exchanges)} requests")
+        else:
+            differences += request_differences(posts[0], posts[1]) + request_differences(puts[0], puts[1])
+        if ours.get("outcome") != "success":
+            differences.append(f"visibility-worker did not apply it over https: {ours}")
+        # /__fake/stats is itself read over HTTP/1.1 here, so only our two requests may be HTTP/2 streams.
+        if sdk_streams != 0 or our_streams != 2:
+            differences.append(f"HTTP/2 streams: official SDK {sdk_streams} (expected 0, it speaks HTTP/1.1), "
+                               f"visibility-worker {our_streams} (expected 2: the token and the grant)")
+        self.expect(title, differences)
+
 
 def sdk_error(call):
     """What the official SDK made of a failed call: code, status, request id from `data`."""
@@ -384,6 +435,8 @@ def main():
     parser.add_argument("--database-url", help="an empty database for the queue path")
     parser.add_argument("--app-key", default="fake-app-key")
     parser.add_argument("--app-secret", default="fake-app-secret")
+    parser.add_argument("--tls-base-url", help="a second fake, serving HTTPS with a certificate from --ca-file")
+    parser.add_argument("--ca-file", help="the private CA (PEM) that signed the HTTPS fake's certificate")
     args = parser.parse_args()
 
     print(f"official SDK: alibabacloud-dingtalk {importlib.metadata.version('alibabacloud-dingtalk')}, "
@@ -393,6 +446,8 @@ def main():
     checker.check_queue_requests(token)
     checker.check_responses(token)
     checker.check_wrong_secret()
+    if args.tls_base_url:
+        checker.check_https(args.tls_base_url, args.ca_file)
     print(f"conformance: {checker.checks} checks, {checker.failures} failed")
     return 1 if checker.failures else 0
 

@@ -139,3 +139,20 @@ verify_unit() {
   say "$output"
   return 1
 }
+
+# Makes a throwaway private CA and a server certificate it signed for 127.0.0.1 and
+# localhost, in DIR: ca.pem, server.pem, server.key (for `fake-dingtalk --tls-cert`).
+make_test_certificates() {
+  local dir=$1
+  command -v openssl >/dev/null 2>&1 || apt_install openssl
+  mkdir -p "$dir"
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext"
+  (
+    cd "$dir" &&
+      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 2 \
+        -subj "/CN=visibility-worker test CA" -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr -subj "/CN=127.0.0.1" &&
+      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext
+  ) >/dev/null 2>&1 || { say "openssl could not make the test certificates in $dir"; return 1; }
+}
