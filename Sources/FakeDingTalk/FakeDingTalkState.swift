@@ -48,6 +48,7 @@ public final class FakeDingTalkState: Sendable {
         var scripted: [ScriptedReply] = []
         var callTimes: [Double] = []
         var appliedTimes: [Double] = []
+        var apps: [String: AppStats] = [:]
     }
 
     /// One exchange: the request as received and what the fake answered.
@@ -142,7 +143,7 @@ public final class FakeDingTalkState: Sendable {
         guard let credentials = try? JSONDecoder().decode(Credentials.self, from: Data(request.body)) else {
             return error(.invalidParameter)
         }
-        guard credentials.appKey == options.appKey, credentials.appSecret == options.appSecret else {
+        guard credentials.appSecret == (credentials.appKey == options.appKey ? options.appSecret : options.apps[credentials.appKey]) else {
             return error(.invalidClientIdOrSecret)
         }
         let now = ContinuousClock.now
@@ -177,8 +178,18 @@ public final class FakeDingTalkState: Sendable {
             return known.appKey
         }
         guard let appKey else { return error(.invalidAuthentication) }
+        let reply = grant(request, appKey: appKey, now: now, wallClock: wallClock)
+        countForApp(appKey, reply: reply)
+        return reply
+    }
+
+    private func grant(_ request: FakeRequest, appKey: String, now: ContinuousClock.Instant, wallClock: Double) -> FakeReply {
         if let scripted = nextScriptedReply() {
             return answer(scripted)
+        }
+        if let code = options.appFaults[appKey] {
+            let known = DingTalkErrorCode.byCode[code]
+            return error(status: known?.httpStatus ?? 403, code: code, message: known?.message ?? code, delay: options.latency)
         }
         // Parameters are checked before throttling and faults, so a bad job is refused
         // on its first attempt whatever else is going on (tests rely on that).
@@ -262,6 +273,27 @@ public final class FakeDingTalkState: Sendable {
         threshold += faults.html
         if roll < threshold { return .html }
         return nil
+    }
+
+    /// Per app key: calls with a valid token, grants applied, and the codes answered.
+    private func countForApp(_ appKey: String, reply: FakeReply) {
+        var code: String?
+        var applied = false
+        switch reply {
+        case .respond(let status, _, let body, _):
+            if status == 200, body == DingTalkAPI.successBody {
+                applied = true
+            } else {
+                code = (try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])?["code"] as? String ?? "http.\(status)"
+            }
+        case .reset: code = "reset"
+        case .hang: code = "timeout"
+        }
+        inner.withLock { state in
+            state.apps[appKey, default: AppStats()].calls += 1
+            if applied { state.apps[appKey, default: AppStats()].applied += 1 }
+            if let code { state.apps[appKey, default: AppStats()].codes[code, default: 0] += 1 }
+        }
     }
 
     // MARK: Scripted answers
@@ -376,12 +408,26 @@ public final class FakeDingTalkState: Sendable {
         public var inFlight: Int
         public var maxInFlight: Int
         public var codes: [String: Int]
+        /// By app key: calls that carried a valid token, what they did and were answered.
+        public var apps: [String: AppStats]
+    }
+
+    public struct AppStats: Codable, Sendable, Equatable {
+        public var calls = 0
+        public var applied = 0
+        public var codes: [String: Int] = [:]
+
+        public init(calls: Int = 0, applied: Int = 0, codes: [String: Int] = [:]) {
+            self.calls = calls
+            self.applied = applied
+            self.codes = codes
+        }
     }
 
     public var stats: Stats {
         inner.withLock {
             Stats(calls: $0.calls, applied: $0.applied.count, tokenRequests: $0.tokenRequests, inFlight: $0.inFlight,
-                  maxInFlight: $0.maxInFlight, codes: $0.codes)
+                  maxInFlight: $0.maxInFlight, codes: $0.codes, apps: $0.apps)
         }
     }
 

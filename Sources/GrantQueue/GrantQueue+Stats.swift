@@ -42,7 +42,7 @@ extension GrantQueue {
 
     static let listLiveWorkers = """
         SELECT id, host, pid, started_at, extract(epoch FROM now() - heartbeat_at)::float8, in_flight,
-               pause_reason, paused_until, paused_since
+               pause_reason, paused_until, paused_since, apps_without_secret
         FROM visibility_workers
         WHERE heartbeat_at > now() - make_interval(secs => $1::float8)
         ORDER BY host, pid, id
@@ -66,7 +66,8 @@ extension GrantQueue {
             QueueStats.Worker(
                 id: try row.decode(0), host: try row.decode(1), pid: try row.decode(2),
                 startedAt: try row.decode(3), heartbeatAgeSeconds: try row.decode(4), inFlight: try row.decode(5),
-                pauseReason: try row.decode(6), pausedUntil: try row.decode(7), pausedSince: try row.decode(8)
+                pauseReason: try row.decode(6), pausedUntil: try row.decode(7), pausedSince: try row.decode(8),
+                appsWithoutSecret: try row.decode(9, as: [String]?.self) ?? []
             )
         }
         var lastMinute = QueueStats.Activity()
@@ -77,7 +78,7 @@ extension GrantQueue {
         }
         return QueueStats(
             countsByState: counts, scheduledPending: scheduled, oldestPendingAgeSeconds: oldest,
-            lastMinute: lastMinute, lastHour: lastHour, errorCodes: codes, workers: workers
+            lastMinute: lastMinute, lastHour: lastHour, errorCodes: codes, workers: workers, apps: try apps()
         )
     }
 }

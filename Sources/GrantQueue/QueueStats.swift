@@ -65,6 +65,8 @@ public struct QueueStats: Sendable, Equatable, Codable {
         public var pausedUntil: Date?
         /// When the current pause began (to within a heartbeat).
         public var pausedSince: Date?
+        /// Apps this worker has no secret for: it leaves their jobs to other workers.
+        public var appsWithoutSecret: [String] = []
     }
 
     /// Every state, zero included.
@@ -79,4 +81,6 @@ public struct QueueStats: Sendable, Equatable, Codable {
     public var errorCodes: [ErrorCodeCount]
     /// Workers whose heartbeat is recent.
     public var workers: [Worker]
+    /// The apps, their pauses and unfinished jobs.
+    public var apps: [GrantApp] = []
 }

@@ -8,11 +8,14 @@ extension GrantWorker {
     /// claim a batch, dispatch it. Returns when stopping (or, with `untilEmpty`,
     /// when the queue is done); returns an error when the setup cannot work.
     func produce(_ queue: GrantQueue, notified: Bool) -> WorkerSetupError? {
-        let fleetLimiter = options.globalQPS.map { FleetRateLimiter(appKey: options.rateBucketKey, cap: $0) }
+        let roster = AppRoster(credentials: credentials, options: options, metrics: metrics, logger: logger)
+        var nextNotificationCheck = ContinuousClock.now
+        var nextDrainCheck = ContinuousClock.now
         while !isStopping {
             if let fault = claimsHealth.fatalProblem ?? completer.health.fatalProblem {
                 return WorkerSetupError(description: fault)
             }
+            // Host-wide pauses (the per-IP ban, an unreachable API) hold every app.
             if let pause = pauseGate.active {
                 _ = sleepUnlessStopping(ContinuousClock.now.duration(to: pause.until))
                 continue
@@ -20,7 +23,44 @@ extension GrantWorker {
             if let ended = pauseGate.takeExpired() {
                 logger.notice("pause over; checking with one call", metadata: ["paused_for": "\(ended.reason)"])
             }
-            var wanted = min(options.batchSize, rateLimiter.capacity(within: .seconds(1)), fleetLimiter?.claimLimit ?? .max)
+            let turn: AppRoster.Turn?
+            let candidates: Int
+            let retryAfter: Duration
+            do {
+                if secretsReloadRequested.exchange(false, ordering: .acquiring) { reloadSecrets(roster, queue) }
+                try roster.update(queue, workerID: options.workerID)
+                if appsWithoutSecret.replace(with: roster.appsWithoutSecret) {
+                    completer.requestHeartbeat()  // so `status` says it soon
+                }
+                (turn, candidates, retryAfter) = try roster.nextTurn(queue, workerID: options.workerID)
+            } catch {
+                _ = sleepUnlessStopping(claimsHealth.failed(error, during: "reading apps"))
+                continue
+            }
+            if notified, roster.hasIdleApps, ContinuousClock.now >= nextNotificationCheck {
+                // While other apps keep the producer busy, an insert for an idle app still gets its turn soon.
+                if (try? queue.waitForNewJobs(timeout: .microseconds(1))) == true { roster.wakeAll() }
+                nextNotificationCheck = ContinuousClock.now + .milliseconds(20)
+            }
+            guard let turn else {
+                // Every app waits: for its rate, its probe's answer, an insert or the poll.
+                if options.untilEmpty, inFlight.count == 0, ContinuousClock.now >= nextDrainCheck {
+                    if queueIsDrained(queue, apps: roster.servedApps) { break }
+                    nextDrainCheck = ContinuousClock.now + .milliseconds(200)
+                }
+                if waitForWork(queue, notified: notified, upTo: retryAfter) { roster.wakeAll() }
+                continue
+            }
+            let app = turn.app
+            // With several apps taking turns, a batch is sized to what its app can send in
+            // a quarter of a second, so no app's calls wait long behind another's.
+            let horizon: Duration = candidates > 1 ? .milliseconds(250) : .seconds(1)
+            let rate = app.rateLimiter.available(within: horizon, chunk: options.batchSize)
+            guard rate.calls > 0 else {
+                roster.notReady(app, for: rate.retryAfter)
+                continue
+            }
+            var wanted = min(options.batchSize, rate.calls)
             if pauseGate.isProbing {
                 // One probe call at a time until the API answers normally again.
                 guard inFlight.count == 0 else {
@@ -29,31 +69,72 @@ extension GrantWorker {
                 }
                 wanted = 1
             }
+            if case .probe = turn { wanted = 1 }
             // Backpressure: do not run ahead of the database by more than a few batches of outcomes.
             if completer.unwrittenCount > max(4 * options.batchSize, 2 * Completer.maxBatch) {
                 _ = sleepUnlessStopping(.milliseconds(5))
                 continue
             }
-            guard let held = takePermits(wanted) else { continue }
+            // The fleet's budget for this app: tokens first, then claim only as many jobs.
+            let fleetLimiter = roster.fleetLimiter(for: app)
+            if let fleetLimiter {
+                do {
+                    let budget = try fleetLimiter.take(queue, upTo: wanted)
+                    guard budget.tokens > 0 else {
+                        roster.notReady(app, for: budget.retryAfter)
+                        continue
+                    }
+                    wanted = budget.tokens
+                } catch {
+                    _ = sleepUnlessStopping(claimsHealth.failed(error, during: "taking fleet rate tokens"))
+                    continue
+                }
+            }
+            guard let held = takePermits(wanted) else {
+                fleetLimiter?.giveBack(wanted)
+                continue
+            }
+            fleetLimiter?.giveBack(wanted - held)
 
             let jobs: [ClaimedGrantJob]
             do {
-                jobs = try queue.claim(workerID: options.workerID, limit: held, lease: options.lease)
+                jobs = try queue.claim(workerID: options.workerID, limit: held, lease: options.lease, app: app.name)
                 claimsHealth.succeeded(reconnectCount: queue.reconnectCount)
             } catch {
                 returnSlots(held)
+                fleetLimiter?.giveBack(held)
                 _ = sleepUnlessStopping(claimsHealth.failed(error, during: "claiming jobs"))
                 continue
             }
             returnSlots(held - jobs.count)
+            fleetLimiter?.giveBack(held - jobs.count)
             if jobs.isEmpty {
-                if options.untilEmpty, queueIsDrained(queue) { break }
-                waitForWork(queue, notified: notified)
+                roster.idle(app, for: notified ? min(options.pollInterval, .milliseconds(500)) : options.pollInterval)
                 continue
             }
-            dispatch(jobs, queue: queue, fleetLimiter: fleetLimiter)
+            if case .probe = turn {
+                app.probing.store(true, ordering: .releasing)
+                logger.notice("the app's pause is over; checking with one call", metadata: ["app": "\(app.name)"])
+            }
+            dispatch(jobs, app: app, fleetLimiter: fleetLimiter)
         }
         return nil
+    }
+
+    /// SIGHUP: re-read the secrets folder. Apps whose secret changed drop their
+    /// token, and if paused, are probed at once: a rotation needs no restart.
+    private func reloadSecrets(_ roster: AppRoster, _ queue: GrantQueue) {
+        guard let secrets = credentials.secrets else { return }
+        let changed = secrets.reload()
+        logger.notice("re-read app secrets", metadata: ["folder": "\(secrets.path)", "changed": "\(changed.count)"])
+        for row in roster.rows where row.appKey.map(changed.contains) == true {
+            guard let app = roster.contexts[row.name] else { continue }
+            let drop = app.dropCachedToken
+            Task { await drop() }
+            app.pauseGate.clear()
+            if row.isPaused { try? queue.probeAppNow(row.name) }
+        }
+        roster.refreshSoon()
     }
 
     /// One permit first (waiting up to 250 ms), then more as calls finish, up to
@@ -72,35 +153,20 @@ extension GrantWorker {
         return held
     }
 
-    /// Sends a claimed batch, each call under this process's rate and the fleet's
-    /// budget; what cannot be sent (a pause, a stop, a budget error) goes back unused.
-    private func dispatch(_ jobs: [ClaimedGrantJob], queue: GrantQueue, fleetLimiter: FleetRateLimiter?) {
+    /// Sends a claimed batch: each call gets the next slot of its app's rate here, in
+    /// the batch's order, and waits for it in its own task (see `call`), so the
+    /// producer goes on to the next app's claim at once.
+    private func dispatch(_ jobs: [ClaimedGrantJob], app: AppContext, fleetLimiter: FleetRateLimiter?) {
         metrics.callsInFlight.record(inFlight.add(jobs))
+        app.inFlight.add(jobs.count, ordering: .relaxed)
         counters.update { $0.claimed += jobs.count }
         metrics.claimed.increment(by: jobs.count)
         // The tighter of this process's own rate and the fleet's budget; 0 when neither caps it.
-        let allowed = [rateLimiter.currentRate, fleetLimiter?.rate].compactMap { $0 }.min() ?? 0
+        let allowed = [app.rateLimiter.currentRate, fleetLimiter?.rate].compactMap { $0 }.min() ?? 0
         metrics.allowedRate.record(allowed)
-        for (index, job) in jobs.enumerated() {
-            if let fleetLimiter {
-                do {
-                    try fleetLimiter.acquire(queue) { sleepUnlessStopping($0) }
-                } catch {
-                    _ = sleepUnlessStopping(claimsHealth.failed(error, during: "taking fleet rate tokens"))
-                    release(Array(jobs[index...]), until: Date())
-                    return
-                }
-            }
-            let wait = rateLimiter.reserve()
-            if wait > .zero { _ = sleepUnlessStopping(wait) }
-            let pause = pauseGate.active
-            if isStopping || pause != nil {
-                // Not sent: hand the rest back without using an attempt.
-                let resumeAt = pause.map { Date().addingTimeInterval(ContinuousClock.now.duration(to: $0.until).seconds) }
-                release(Array(jobs[index...]), until: resumeAt ?? Date())
-                return
-            }
-            call(job)
+        metrics.allowedRate(app: app.name, allowed)
+        for job in jobs {
+            call(job, app: app, after: app.rateLimiter.reserve())
         }
     }
 
@@ -125,26 +191,27 @@ extension GrantWorker {
         for _ in 0..<max(0, count) { slots.signal() }
     }
 
-    /// Idle: sleep on the LISTEN socket until an insert notifies, or the poll
-    /// interval passes; without notifications (transaction pool mode), just the poll.
-    private func waitForWork(_ queue: GrantQueue, notified: Bool) {
+    /// Idle: sleep on the LISTEN socket until an insert notifies, or `limit` passes
+    /// (the first app ready again, at most the poll slice); without notifications
+    /// (transaction pool mode), just sleep. True when an insert was notified.
+    private func waitForWork(_ queue: GrantQueue, notified: Bool, upTo limit: Duration) -> Bool {
         guard notified else {
-            _ = sleepUnlessStopping(options.pollInterval)
-            return
+            _ = sleepUnlessStopping(limit)
+            return false
         }
-        let slice = min(options.pollInterval, .milliseconds(500))
         do {
-            try queue.waitForNewJobs(timeout: slice)
+            return try queue.waitForNewJobs(timeout: max(limit, .microseconds(1)))
         } catch {
             _ = sleepUnlessStopping(claimsHealth.failed(error, during: "waiting for notifications"))
+            return false
         }
     }
 
-    /// For `--until-empty`: nothing here in flight or unwritten, nothing due soon,
-    /// and nothing running elsewhere (it may come back as a retry, or its worker
+    /// For `--until-empty`: nothing here in flight or unwritten, nothing of the apps
+    /// this worker serves due soon, and nothing of theirs running elsewhere (it may come back as a retry, or its worker
     /// may have died and the job come back when its lease runs out).
-    private func queueIsDrained(_ queue: GrantQueue) -> Bool {
+    private func queueIsDrained(_ queue: GrantQueue, apps: [String]) -> Bool {
         guard inFlight.count == 0, completer.unwrittenCount == 0 else { return false }
-        return (try? queue.hasUnfinishedJobs(dueWithin: options.backoff.maximum)) == false
+        return (try? queue.hasUnfinishedJobs(apps: apps, dueWithin: options.backoff.maximum)) == false
     }
 }

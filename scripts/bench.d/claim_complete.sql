@@ -4,7 +4,9 @@
 WITH claimed AS (
     WITH next AS (
         SELECT j.id FROM visibility_grant_jobs AS j
-        WHERE j.state = 'pending' AND j.run_at <= now()
+        WHERE j.app = 'default' AND j.state = 'pending' AND j.run_at <= now()
+          AND EXISTS (SELECT 1 FROM visibility_apps AS a
+                      WHERE a.name = 'default' AND (a.paused_until IS NULL OR a.probe_by = 'pgbench-' || :worker))
           AND (j.ordering_key IS NULL OR NOT EXISTS (
                 SELECT 1 FROM visibility_grant_jobs AS older
                 WHERE older.ordering_key = j.ordering_key AND older.id < j.id AND older.state IN ('pending', 'running')))
