@@ -57,14 +57,46 @@ ALTER TABLE visibility_grant_jobs
 ALTER TABLE visibility_workers
     ADD COLUMN apps_without_secret text[] NULL;
 
-DO $$
+-- Each app's fleet budget as reserved call times (a virtual scheduling, or GCRA,
+-- bucket): a worker reserves up to p_wanted slots spaced 1/p_rate apart,
+-- starting at the app's next free slot, as long as they start within
+-- p_horizon seconds, and sends each call at its slot. Unlike tokens that must be
+-- taken on time, a slot nobody asked for is not lost, and no burst builds up.
+CREATE TABLE visibility_rate_slots (
+    app_key   text        PRIMARY KEY,
+    next_slot timestamptz NOT NULL
+);
+
+COMMENT ON TABLE visibility_rate_slots IS
+    'The next free call time of each app key under a fleet budget (visibility_apps.global_qps or run --global-qps).';
+
+-- Returns how many slots were granted, in how many seconds the first one is (0
+-- or more), and, when none was, how long until one would be.
+CREATE FUNCTION visibility_reserve_rate_slots(p_app_key text, p_rate float8, p_wanted int, p_horizon float8)
+RETURNS TABLE (granted int, first_in float8, wait_seconds float8)
+LANGUAGE plpgsql AS $$
+DECLARE
+    slot   timestamptz;
+    now_ts timestamptz;
+    room   float8;
 BEGIN
-    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'visibility_worker') THEN
-        GRANT SELECT, INSERT, UPDATE, DELETE ON visibility_apps TO visibility_worker;
+    SELECT next_slot INTO slot FROM visibility_rate_slots WHERE app_key = p_app_key FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO visibility_rate_slots (app_key, next_slot) VALUES (p_app_key, clock_timestamp())
+        ON CONFLICT (app_key) DO NOTHING;
+        SELECT next_slot INTO slot FROM visibility_rate_slots WHERE app_key = p_app_key FOR UPDATE;
     END IF;
-    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'visibility_producer') THEN
-        GRANT SELECT ON visibility_apps TO visibility_producer;
+    -- Read the clock after the lock: time spent waiting for it must not be lost.
+    now_ts := clock_timestamp();
+    slot := greatest(slot, now_ts);
+    room := p_horizon - extract(epoch FROM slot - now_ts);
+    granted := CASE WHEN room < 0 THEN 0 ELSE least(p_wanted, floor(room * p_rate)::int + 1) END;
+    first_in := extract(epoch FROM slot - now_ts);
+    wait_seconds := CASE WHEN granted > 0 THEN 0 ELSE -room END;
+    IF granted > 0 THEN
+        UPDATE visibility_rate_slots SET next_slot = slot + make_interval(secs => granted / p_rate) WHERE app_key = p_app_key;
     END IF;
+    RETURN NEXT;
 END;
 $$;
 
@@ -99,6 +131,18 @@ CREATE TRIGGER visibility_grant_jobs_notify_done_on_update
     REFERENCING OLD TABLE AS earlier_rows NEW TABLE AS finished_rows
     FOR EACH STATEMENT
     EXECUTE FUNCTION visibility_grant_jobs_notify_done();
+
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'visibility_worker') THEN
+        GRANT SELECT, INSERT, UPDATE, DELETE ON visibility_apps TO visibility_worker;
+        GRANT SELECT, INSERT, UPDATE ON visibility_rate_slots TO visibility_worker;
+    END IF;
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'visibility_producer') THEN
+        GRANT SELECT ON visibility_apps TO visibility_producer;
+    END IF;
+END;
+$$;
 
 -- migrate: after commit
 -- Claims go app by app: each finds its app's due jobs in claim order from this

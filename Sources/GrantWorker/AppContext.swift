@@ -20,7 +20,7 @@ final class AppContext: Sendable {
     }
 
     let name: String
-    /// The key the app's fleet budget is kept under (`visibility_rate_buckets`).
+    /// The key the app's fleet budget is kept under (`visibility_rate_slots`).
     let rateBucketKey: String
     /// `nil` when this worker has no credentials for the app: its jobs are left to others.
     let client: DingTalkClient?

@@ -38,6 +38,8 @@ final class AppRoster {
     private var rotation = 0
     private var readyAt: [String: ContinuousClock.Instant] = [:]
     private var idleUntil: [String: ContinuousClock.Instant] = [:]
+    /// Claimed jobs waiting for a slot of their app's fleet budget (in flight, leases kept).
+    private var parkedJobs: [String: (app: AppContext, jobs: [ClaimedGrantJob])] = [:]
     private var nextRefresh = ContinuousClock.now
 
     init(credentials: AppCredentials, options: WorkerOptions, metrics: WorkerMetrics, logger: Logger) {
@@ -156,6 +158,29 @@ final class AppRoster {
     /// The app had nothing due: not claimed again until `duration` passed or an insert is notified.
     func idle(_ app: AppContext, for duration: Duration) {
         idleUntil[app.name] = ContinuousClock.now + duration
+    }
+
+    func parked(_ app: AppContext) -> [ClaimedGrantJob] {
+        parkedJobs[app.name]?.jobs ?? []
+    }
+
+    func park(_ jobs: [ClaimedGrantJob], app: AppContext) {
+        guard !jobs.isEmpty else { return }
+        parkedJobs[app.name, default: (app, [])].jobs.append(contentsOf: jobs)
+    }
+
+    func takeParked(_ app: AppContext) -> [ClaimedGrantJob] {
+        parkedJobs.removeValue(forKey: app.name)?.jobs ?? []
+    }
+
+    func takeAllParked() -> [(AppContext, [ClaimedGrantJob])] {
+        takeParked { _ in true }
+    }
+
+    func takeParked(where condition: (AppContext) -> Bool) -> [(AppContext, [ClaimedGrantJob])] {
+        let taken = parkedJobs.values.filter { condition($0.app) }
+        for entry in taken { parkedJobs[entry.app.name] = nil }
+        return taken.map { ($0.app, $0.jobs) }
     }
 
     /// An insert was notified: every app may have work again.

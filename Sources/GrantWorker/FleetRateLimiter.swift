@@ -1,48 +1,41 @@
 import GrantQueue
 
-/// One app's fleet-wide call budget (`visibility_apps.global_qps`, else `--global-qps`), drawn from a token bucket row in
-/// PostgreSQL shared by every worker of the same app key. Used by the producer
-/// thread only, on its own connection; it never waits for tokens, so one app's
-/// budget cannot hold up another's claims.
+/// One app's fleet-wide call budget (`visibility_apps.global_qps`, else
+/// `--global-qps`), shared by every worker through PostgreSQL as reserved call
+/// times (`visibility_rate_slots`). Used by the producer thread only, on its own
+/// connection; it never waits, so one app's budget cannot hold up another's claims.
 ///
-/// The bucket refills at 98% of the cap (a margin for the time between taking a
-/// token and the call reaching the API) and holds at most a fiftieth of a
-/// second's worth, so the fleet cannot burst above the cap after a pause: the
-/// API counts calls in any one-second window, and a tenth of a second's burst on
-/// top of 97% of the cap was enough to be throttled. Tokens are taken in chunks of
-/// the same size, to keep the row cool without letting workers hoard them.
+/// Slots are spaced at 98% of the cap (a margin for the time between a slot and
+/// the call reaching the API). The API counts calls in any one-second window, and
+/// a tenth of a second's burst on top of 97% of the cap was enough to be throttled;
+/// reserved times cannot burst, and a slot nobody asked for in time is not lost
+/// (tokens taken late were).
 final class FleetRateLimiter {
     let appKey: String
     let cap: Double
     let rate: Double
-    let burst: Double
-    let chunk: Int
-    private var tokens = 0
+
+    /// How far ahead slots are reserved: the claim and the call task's start fit in it.
+    static let horizon: Duration = .milliseconds(200)
 
     init(appKey: String, cap: Double) {
         self.appKey = appKey
         self.cap = cap
         rate = cap * 0.98
-        burst = max(1, rate / 50)
-        chunk = max(1, Int(rate / 50))
     }
 
-    /// Tokens for up to `wanted` calls now, without waiting: those this worker
-    /// holds, topped up from the bucket. With none to be had, says how long until
-    /// there are (the producer serves other apps meanwhile). Throws on database errors.
-    func take(_ queue: GrantQueue, upTo wanted: Int) throws -> (tokens: Int, retryAfter: Duration) {
-        if tokens < wanted {
-            let (granted, delay) = try queue.takeRateTokens(appKey: appKey, rate: rate, burst: burst, wanted: chunk)
-            tokens += granted
-            if tokens == 0 { return (0, max(delay, .milliseconds(1))) }
-        }
-        let taken = min(tokens, wanted)
-        tokens -= taken
-        return (taken, .zero)
-    }
+    /// How many jobs are worth claiming at once: a quarter of a second of the budget.
+    var claimSize: Int { max(1, Int(rate / 4)) }
 
-    /// Tokens taken for jobs the claim did not return, kept for the next claim.
-    func giveBack(_ count: Int) {
-        tokens += max(0, count)
+    /// Reserves call times for up to `wanted` calls; with none to be had, says how
+    /// long until there are. Throws on database errors.
+    func reserve(_ queue: GrantQueue, wanted: Int) throws -> (slots: [ContinuousClock.Instant], retryAfter: Duration) {
+        let (granted, firstIn, wait) = try queue.reserveRateSlots(appKey: appKey, rate: rate, wanted: wanted, horizon: Self.horizon)
+        guard granted > 0 else { return ([], max(wait, .milliseconds(1))) }
+        // Counted from the answer, not the question: the server reads its clock after
+        // waiting for the row's lock, so an earlier guess could send calls before their slots.
+        let first = ContinuousClock.now + firstIn
+        let spacing = Duration.nanoseconds(Int64(1e9 / rate))
+        return ((0..<granted).map { first + spacing * $0 }, .zero)
     }
 }

@@ -3,12 +3,13 @@ import Foundation
 import GrantQueue
 
 extension GrantWorker {
-    /// Sends `job` once `wait` (its rate slot) has passed, unless a stop or a pause
-    /// (the host's or the app's) came meanwhile: then it goes back unsent.
-    func call(_ job: ClaimedGrantJob, app: AppContext, after wait: Duration) {
+    /// Sends `job` at `slot` (its rate and budget allow it then), unless a stop or a
+    /// pause (the host's or the app's) came meanwhile: then it goes back unsent.
+    func call(_ job: ClaimedGrantJob, app: AppContext, at slot: ContinuousClock.Instant) {
         let grant = VisibilityGrant(toCorpIds: job.toCorpIds, optUserId: job.optUserId, fields: job.fields)
         Task { [self] in
-            if wait > .zero { try? await Task.sleep(for: wait) }
+            // An absolute time, with little tolerance: the fleet's budget counts on calls keeping their slots.
+            if slot > .now { try? await Task.sleep(until: slot, tolerance: .microseconds(500), clock: .continuous) }
             if isStopping || pauseGate.active != nil || app.pauseGate.active != nil {
                 // Not sent: back without using an attempt (release returns the permit).
                 let pause = pauseGate.active ?? app.pauseGate.active

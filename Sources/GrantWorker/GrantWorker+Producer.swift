@@ -17,9 +17,12 @@ extension GrantWorker {
             }
             // Host-wide pauses (the per-IP ban, an unreachable API) hold every app.
             if let pause = pauseGate.active {
+                for (app, jobs) in roster.takeAllParked() { release(jobs, app: app, until: Date()) }
                 _ = sleepUnlessStopping(ContinuousClock.now.duration(to: pause.until))
                 continue
             }
+            // A paused app's claimed jobs wait for no slot: back to pending, unsent.
+            for (app, jobs) in roster.takeParked(where: { $0.pauseGate.active != nil }) { release(jobs, app: app, until: Date()) }
             if let ended = pauseGate.takeExpired() {
                 logger.notice("pause over; checking with one call", metadata: ["paused_for": "\(ended.reason)"])
             }
@@ -75,26 +78,14 @@ extension GrantWorker {
                 _ = sleepUnlessStopping(.milliseconds(5))
                 continue
             }
-            // The fleet's budget for this app: tokens first, then claim only as many jobs.
             let fleetLimiter = roster.fleetLimiter(for: app)
-            if let fleetLimiter {
-                do {
-                    let budget = try fleetLimiter.take(queue, upTo: wanted)
-                    guard budget.tokens > 0 else {
-                        roster.notReady(app, for: budget.retryAfter)
-                        continue
-                    }
-                    wanted = budget.tokens
-                } catch {
-                    _ = sleepUnlessStopping(claimsHealth.failed(error, during: "taking fleet rate tokens"))
-                    continue
-                }
-            }
-            guard let held = takePermits(wanted) else {
-                fleetLimiter?.giveBack(wanted)
+            // Jobs claimed earlier that still wait for a slot of the app's fleet budget go first.
+            if fleetLimiter != nil, !roster.parked(app).isEmpty {
+                sendWithinBudget(roster.takeParked(app), app: app, roster: roster, queue: queue)
                 continue
             }
-            fleetLimiter?.giveBack(wanted - held)
+            if let fleetLimiter { wanted = min(wanted, fleetLimiter.claimSize) }
+            guard let held = takePermits(wanted) else { continue }
 
             let jobs: [ClaimedGrantJob]
             do {
@@ -102,12 +93,10 @@ extension GrantWorker {
                 claimsHealth.succeeded(reconnectCount: queue.reconnectCount)
             } catch {
                 returnSlots(held)
-                fleetLimiter?.giveBack(held)
                 _ = sleepUnlessStopping(claimsHealth.failed(error, during: "claiming jobs"))
                 continue
             }
             returnSlots(held - jobs.count)
-            fleetLimiter?.giveBack(held - jobs.count)
             if jobs.isEmpty {
                 roster.idle(app, for: notified ? min(options.pollInterval, .milliseconds(500)) : options.pollInterval)
                 continue
@@ -116,9 +105,37 @@ extension GrantWorker {
                 app.probing.store(true, ordering: .releasing)
                 logger.notice("the app's pause is over; checking with one call", metadata: ["app": "\(app.name)"])
             }
-            dispatch(jobs, app: app, fleetLimiter: fleetLimiter)
+            admit(jobs, app: app, fleetLimiter: fleetLimiter)
+            if fleetLimiter != nil {
+                sendWithinBudget(jobs, app: app, roster: roster, queue: queue)
+            } else {
+                send(jobs, app: app)
+            }
         }
+        // Claimed jobs still waiting for a budget slot go back unsent.
+        for (app, jobs) in roster.takeAllParked() { release(jobs, app: app, until: Date()) }
         return nil
+    }
+
+    /// Reserves slots of the app's fleet budget for `jobs` and sends as many; the
+    /// rest wait (parked, their lease kept) for the app's next turn. A paused app's
+    /// parked jobs go back unsent.
+    private func sendWithinBudget(_ jobs: [ClaimedGrantJob], app: AppContext, roster: AppRoster, queue: GrantQueue) {
+        guard let fleetLimiter = roster.fleetLimiter(for: app), app.pauseGate.active == nil else {
+            release(jobs, app: app, until: Date())
+            return
+        }
+        let budget: (slots: [ContinuousClock.Instant], retryAfter: Duration)
+        do {
+            budget = try fleetLimiter.reserve(queue, wanted: jobs.count)
+        } catch {
+            roster.park(jobs, app: app)
+            _ = sleepUnlessStopping(claimsHealth.failed(error, during: "reserving fleet budget"))
+            return
+        }
+        send(Array(jobs.prefix(budget.slots.count)), app: app, notBefore: budget.slots)
+        roster.park(Array(jobs.dropFirst(budget.slots.count)), app: app)
+        if budget.slots.isEmpty { roster.notReady(app, for: budget.retryAfter) }
     }
 
     /// SIGHUP: re-read the secrets folder. Apps whose secret changed drop their
@@ -153,10 +170,8 @@ extension GrantWorker {
         return held
     }
 
-    /// Sends a claimed batch: each call gets the next slot of its app's rate here, in
-    /// the batch's order, and waits for it in its own task (see `call`), so the
-    /// producer goes on to the next app's claim at once.
-    private func dispatch(_ jobs: [ClaimedGrantJob], app: AppContext, fleetLimiter: FleetRateLimiter?) {
+    /// Claimed jobs become this process's: in flight (their leases extended), counted.
+    private func admit(_ jobs: [ClaimedGrantJob], app: AppContext, fleetLimiter: FleetRateLimiter?) {
         metrics.callsInFlight.record(inFlight.add(jobs))
         app.inFlight.add(jobs.count, ordering: .relaxed)
         counters.update { $0.claimed += jobs.count }
@@ -165,8 +180,16 @@ extension GrantWorker {
         let allowed = [app.rateLimiter.currentRate, fleetLimiter?.rate].compactMap { $0 }.min() ?? 0
         metrics.allowedRate.record(allowed)
         metrics.allowedRate(app: app.name, allowed)
-        for job in jobs {
-            call(job, app: app, after: app.rateLimiter.reserve())
+    }
+
+    /// Sends admitted jobs: each call gets the next slot of its app's own rate here,
+    /// in the batch's order (and not before its fleet slot, if given), and waits for
+    /// it in its own task (see `call`), so the producer goes on to the next claim at once.
+    private func send(_ jobs: [ClaimedGrantJob], app: AppContext, notBefore fleetSlots: [ContinuousClock.Instant] = []) {
+        for (index, job) in jobs.enumerated() {
+            let now = ContinuousClock.now
+            let ownSlot = now + app.rateLimiter.reserve()
+            call(job, app: app, at: index < fleetSlots.count ? max(ownSlot, fleetSlots[index]) : ownSlot)
         }
     }
 

@@ -71,10 +71,12 @@ struct OutcomePolicy: Sendable {
             return (outcome(retry(after: delay)), .slowDown)
         case .token, .config:
             // Every job would fail the same way: fail none, give this one back, stop calling.
-            return (outcome(.released(at: later(configProbeInterval))),
+            // Due again at once: the app's pause in visibility_apps holds its jobs back, and a
+            // fix (a rotated secret) ends it early.
+            return (outcome(.released(at: now)),
                     .pauseApp(configProbeInterval, reason: "DingTalk app misconfigured (\(code)): fix the app key, secret, permission or IP whitelist"))
         case .quota:
-            return (outcome(.released(at: later(quotaPause))),
+            return (outcome(.released(at: now)),
                     .pauseApp(quotaPause, reason: "organization's monthly API quota used up (\(code))"))
         case .banned:
             return (outcome(.released(at: later(banPause))),

@@ -21,7 +21,7 @@ start_fake "$bin" "$run_dir" --latency 5ms --app backlog-key:backlog-secret --ap
 pids+=("$fake_pid")
 printf 'backlog-secret\n' >"$run_dir/secrets/backlog-key"
 printf 'trickle-secret\n' >"$run_dir/secrets/trickle-key"
-sql "TRUNCATE visibility_grant_jobs, visibility_grant_attempts, visibility_workers, visibility_rate_buckets" >/dev/null
+sql "TRUNCATE visibility_grant_jobs, visibility_grant_attempts, visibility_workers, visibility_rate_buckets, visibility_rate_slots" >/dev/null
 sql "DELETE FROM visibility_apps WHERE name IN ('backlog', 'trickle')" >/dev/null
 "$bin" apps add backlog --app-key backlog-key >/dev/null
 "$bin" apps add trickle --app-key trickle-key >/dev/null
@@ -30,7 +30,7 @@ sql "DELETE FROM visibility_apps WHERE name IN ('backlog', 'trickle')" >/dev/nul
 # (BACKLOG_QPS: the backlog app's global_qps, NULL for none).
 measure() {
   local label=$1 backlog_qps=$2 backlog_jobs=$3 worker
-  sql "TRUNCATE visibility_grant_jobs, visibility_grant_attempts, visibility_rate_buckets" >/dev/null
+  sql "TRUNCATE visibility_grant_jobs, visibility_grant_attempts, visibility_rate_buckets, visibility_rate_slots" >/dev/null
   sql "UPDATE visibility_apps SET global_qps = $backlog_qps WHERE name = 'backlog'" >/dev/null
   [ "$backlog_jobs" -gt 0 ] && sql "INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, app)
     SELECT ARRAY['ding' || g], 'backlog-' || g, 'backlog' FROM generate_series(1, $backlog_jobs) AS g" >/dev/null
