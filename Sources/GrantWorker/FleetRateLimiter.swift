@@ -15,6 +15,10 @@ final class FleetRateLimiter {
     let cap: Double
     let rate: Double
 
+    /// A call that could not start within this of its slot (the process stalled) is
+    /// not sent late: its job goes back, due at once, no attempt used.
+    static let lateness: Duration = .milliseconds(15)
+
     /// How far ahead slots are reserved: the claim and the call task's start fit in it.
     static let horizon: Duration = .milliseconds(200)
 

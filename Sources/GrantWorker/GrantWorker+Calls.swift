@@ -4,13 +4,15 @@ import GrantQueue
 
 extension GrantWorker {
     /// Sends `job` at `slot` (its rate and budget allow it then), unless a stop or a
-    /// pause (the host's or the app's) came meanwhile: then it goes back unsent.
-    func call(_ job: ClaimedGrantJob, app: AppContext, at slot: ContinuousClock.Instant) {
+    /// pause (the host's or the app's) came meanwhile, or the task woke after
+    /// `latest` (a fleet slot missed: sent now, it would crowd the calls of the slots
+    /// after it): then it goes back unsent, due at once, no attempt used.
+    func call(_ job: ClaimedGrantJob, app: AppContext, at slot: ContinuousClock.Instant, latest: ContinuousClock.Instant? = nil) {
         let grant = VisibilityGrant(toCorpIds: job.toCorpIds, optUserId: job.optUserId, fields: job.fields)
         Task { [self] in
             // An absolute time, with little tolerance: the fleet's budget counts on calls keeping their slots.
             if slot > .now { try? await Task.sleep(until: slot, tolerance: .microseconds(500), clock: .continuous) }
-            if isStopping || pauseGate.active != nil || app.pauseGate.active != nil {
+            if isStopping || pauseGate.active != nil || app.pauseGate.active != nil || latest.map({ ContinuousClock.now > $0 }) == true {
                 // Not sent: back without using an attempt (release returns the permit).
                 let pause = pauseGate.active ?? app.pauseGate.active
                 let resumeAt = pause.map { Date().addingTimeInterval(ContinuousClock.now.duration(to: $0.until).seconds) }

@@ -4,8 +4,8 @@ import Foundation
 import GrantQueue
 
 extension GrantWorker {
-    /// The claim loop, on the producer thread: wait out pauses, take permits,
-    /// claim a batch, dispatch it. Returns when stopping (or, with `untilEmpty`,
+    /// The claim loop, on the producer thread: wait out host-wide pauses, keep up
+    /// with the apps table, and give the app whose turn it is its turn (`take`). Returns when stopping (or, with `untilEmpty`,
     /// when the queue is done); returns an error when the setup cannot work.
     func produce(_ queue: GrantQueue, notified: Bool) -> WorkerSetupError? {
         let roster = AppRoster(credentials: credentials, options: options, metrics: metrics, logger: logger)
@@ -54,67 +54,73 @@ extension GrantWorker {
                 if waitForWork(queue, notified: notified, upTo: retryAfter) { roster.wakeAll() }
                 continue
             }
-            let app = turn.app
-            // With several apps taking turns, a batch is sized to what its app can send in
-            // a quarter of a second, so no app's calls wait long behind another's.
-            let horizon: Duration = candidates > 1 ? .milliseconds(250) : .seconds(1)
-            let rate = app.rateLimiter.available(within: horizon, chunk: options.batchSize)
-            guard rate.calls > 0 else {
-                roster.notReady(app, for: rate.retryAfter)
-                continue
-            }
-            var wanted = min(options.batchSize, rate.calls)
-            if pauseGate.isProbing {
-                // One probe call at a time until the API answers normally again.
-                guard inFlight.count == 0 else {
-                    _ = sleepUnlessStopping(.milliseconds(50))
-                    continue
-                }
-                wanted = 1
-            }
-            if case .probe = turn { wanted = 1 }
-            // Backpressure: do not run ahead of the database by more than a few batches of outcomes.
-            if completer.unwrittenCount > max(4 * options.batchSize, 2 * Completer.maxBatch) {
-                _ = sleepUnlessStopping(.milliseconds(5))
-                continue
-            }
-            let fleetLimiter = roster.fleetLimiter(for: app)
-            // Jobs claimed earlier that still wait for a slot of the app's fleet budget go first.
-            if fleetLimiter != nil, !roster.parked(app).isEmpty {
-                sendWithinBudget(roster.takeParked(app), app: app, roster: roster, queue: queue)
-                continue
-            }
-            if let fleetLimiter { wanted = min(wanted, fleetLimiter.claimSize) }
-            guard let held = takePermits(wanted) else { continue }
-
-            let jobs: [ClaimedGrantJob]
-            do {
-                jobs = try queue.claim(workerID: options.workerID, limit: held, lease: options.lease, app: app.name)
-                claimsHealth.succeeded(reconnectCount: queue.reconnectCount)
-            } catch {
-                returnSlots(held)
-                _ = sleepUnlessStopping(claimsHealth.failed(error, during: "claiming jobs"))
-                continue
-            }
-            returnSlots(held - jobs.count)
-            if jobs.isEmpty {
-                roster.idle(app, for: notified ? min(options.pollInterval, .milliseconds(500)) : options.pollInterval)
-                continue
-            }
-            if case .probe = turn {
-                app.probing.store(true, ordering: .releasing)
-                logger.notice("the app's pause is over; checking with one call", metadata: ["app": "\(app.name)"])
-            }
-            admit(jobs, app: app, fleetLimiter: fleetLimiter)
-            if fleetLimiter != nil {
-                sendWithinBudget(jobs, app: app, roster: roster, queue: queue)
-            } else {
-                send(jobs, app: app)
-            }
+            take(turn, candidates: candidates, roster: roster, queue: queue, notified: notified)
         }
         // Claimed jobs still waiting for a budget slot go back unsent.
         for (app, jobs) in roster.takeAllParked() { release(jobs, app: app, until: Date()) }
         return nil
+    }
+
+    /// One app's turn: size the claim to its rate, budget and probe, claim, and send
+    /// (or park what its fleet budget has no slot for yet).
+    private func take(_ turn: AppRoster.Turn, candidates: Int, roster: AppRoster, queue: GrantQueue, notified: Bool) {
+        let app = turn.app
+        // With several apps taking turns, a batch is sized to what its app can send in
+        // a quarter of a second, so no app's calls wait long behind another's.
+        let horizon: Duration = candidates > 1 ? .milliseconds(250) : .seconds(1)
+        let rate = app.rateLimiter.available(within: horizon, chunk: options.batchSize)
+        guard rate.calls > 0 else {
+            roster.notReady(app, for: rate.retryAfter)
+            return
+        }
+        var wanted = min(options.batchSize, rate.calls)
+        if pauseGate.isProbing {
+            // One probe call at a time until the API answers normally again.
+            guard inFlight.count == 0 else {
+                _ = sleepUnlessStopping(.milliseconds(50))
+                return
+            }
+            wanted = 1
+        }
+        if case .probe = turn { wanted = 1 }
+        // Backpressure: do not run ahead of the database by more than a few batches of outcomes.
+        if completer.unwrittenCount > max(4 * options.batchSize, 2 * Completer.maxBatch) {
+            _ = sleepUnlessStopping(.milliseconds(5))
+            return
+        }
+        let fleetLimiter = roster.fleetLimiter(for: app)
+        // Jobs claimed earlier that still wait for a slot of the app's fleet budget go first.
+        if fleetLimiter != nil, !roster.parked(app).isEmpty {
+            sendWithinBudget(roster.takeParked(app), app: app, roster: roster, queue: queue)
+            return
+        }
+        if let fleetLimiter { wanted = min(wanted, fleetLimiter.claimSize) }
+        guard let held = takePermits(wanted) else { return }
+
+        let jobs: [ClaimedGrantJob]
+        do {
+            jobs = try queue.claim(workerID: options.workerID, limit: held, lease: options.lease, app: app.name)
+            claimsHealth.succeeded(reconnectCount: queue.reconnectCount)
+        } catch {
+            returnSlots(held)
+            _ = sleepUnlessStopping(claimsHealth.failed(error, during: "claiming jobs"))
+            return
+        }
+        returnSlots(held - jobs.count)
+        if jobs.isEmpty {
+            roster.idle(app, for: notified ? min(options.pollInterval, .milliseconds(500)) : options.pollInterval)
+            return
+        }
+        if case .probe = turn {
+            app.probing.store(true, ordering: .releasing)
+            logger.notice("the app's pause is over; checking with one call", metadata: ["app": "\(app.name)"])
+        }
+        admit(jobs, app: app, fleetLimiter: fleetLimiter)
+        if fleetLimiter != nil {
+            sendWithinBudget(jobs, app: app, roster: roster, queue: queue)
+        } else {
+            send(jobs, app: app)
+        }
     }
 
     /// Reserves slots of the app's fleet budget for `jobs` and sends as many; the
@@ -187,9 +193,13 @@ extension GrantWorker {
     /// it in its own task (see `call`), so the producer goes on to the next claim at once.
     private func send(_ jobs: [ClaimedGrantJob], app: AppContext, notBefore fleetSlots: [ContinuousClock.Instant] = []) {
         for (index, job) in jobs.enumerated() {
-            let now = ContinuousClock.now
-            let ownSlot = now + app.rateLimiter.reserve()
-            call(job, app: app, at: index < fleetSlots.count ? max(ownSlot, fleetSlots[index]) : ownSlot)
+            let ownSlot = ContinuousClock.now + app.rateLimiter.reserve()
+            guard index < fleetSlots.count else {
+                call(job, app: app, at: ownSlot)
+                continue
+            }
+            let slot = max(ownSlot, fleetSlots[index])
+            call(job, app: app, at: slot, latest: slot + FleetRateLimiter.lateness)
         }
     }
 
