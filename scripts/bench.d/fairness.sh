@@ -51,7 +51,7 @@ measure() {
   sql "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)),
               percentile_disc(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)),
               count(finished_at)
-       FROM visibility_grant_jobs WHERE app = 'trickle'" | awk -F'|' '{ printf "%.3f %.3f %d", $1, $2, $3 }'
+       FROM visibility_grant_jobs WHERE app = 'trickle'" | awk -F'|' '{ printf "%.3f %.3f %d\n", $1, $2, $3 }'
 }
 
 read -r alone_p50 alone_p99 alone_n < <(measure alone 20 0)
