@@ -189,17 +189,22 @@ extension GrantWorker {
     }
 
     /// Sends admitted jobs: each call gets the next slot of its app's own rate here,
-    /// in the batch's order (and not before its fleet slot, if given), and waits for
-    /// it in its own task (see `call`), so the producer goes on to the next claim at once.
+    /// in the batch's order (with a fleet budget: at its reserved slot, if its own
+    /// rate allows one by then), and waits for it in its own task (see `call`), so
+    /// the producer goes on to the next claim at once.
     private func send(_ jobs: [ClaimedGrantJob], app: AppContext, notBefore fleetSlots: [ContinuousClock.Instant] = []) {
         for (index, job) in jobs.enumerated() {
-            let ownSlot = ContinuousClock.now + app.rateLimiter.reserve()
             guard index < fleetSlots.count else {
-                call(job, app: app, at: ownSlot)
+                call(job, app: app, at: ContinuousClock.now + app.rateLimiter.reserve())
                 continue
             }
-            let slot = max(ownSlot, fleetSlots[index])
-            call(job, app: app, at: slot, latest: slot + FleetRateLimiter.lateness)
+            // A call keeps its fleet slot or is not sent: sent later, it would take another's.
+            let latest = fleetSlots[index] + FleetRateLimiter.lateness
+            if let slot = app.rateLimiter.reserve(earliest: fleetSlots[index], latest: latest) {
+                call(job, app: app, at: slot, latest: latest)
+            } else {
+                release([job], app: app, until: Date())  // this process's own rate (slowed by a throttle) has no room
+            }
         }
     }
 

@@ -66,6 +66,21 @@ public final class RateLimiter: Sendable {
         }
     }
 
+    /// Takes the first slot from `earliest` on (a fleet budget's reserved time) if it
+    /// comes no later than `latest`; nil, taking nothing, when this process's own
+    /// rate has no slot by then.
+    public func reserve(earliest: ContinuousClock.Instant, latest: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            if configuredRate == nil { state.countCall(at: now) }
+            guard let rate = state.rate else { return max(earliest, now) }
+            let slot = max(state.nextSlot, earliest, now)
+            guard slot <= latest else { return nil }
+            state.nextSlot = slot + .nanoseconds(Int64(1e9 / rate))
+            return slot
+        }
+    }
+
     /// How many calls fit in the next `horizon` at the current rate (for sizing claims).
     public func capacity(within horizon: Duration) -> Int {
         max(1, available(within: horizon).calls)
