@@ -67,6 +67,8 @@ public enum LocalErrorCode {
     public static let nonJSONBody = "non.json.body"
     /// `"punish":"deny"` in the body.
     public static let punished = "punish.deny"
+    /// This host has no secret for the app (`DINGTALK_APP_SECRETS_DIR`): a config problem, nothing was sent.
+    public static let missingSecret = "secret.missing"
     /// An error status with JSON but no `code`.
     public static func httpStatus(_ status: Int) -> String { "http.\(status)" }
 

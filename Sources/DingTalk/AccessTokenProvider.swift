@@ -43,7 +43,8 @@ public actor AppAccessTokenProvider: AccessTokenProvider {
     }
 
     private let appKey: String
-    private let appSecret: String
+    /// Read at every fetch, so a rotated secret is picked up without a restart.
+    private let appSecret: @Sendable () -> String?
     private let url: String
     private let transport: any HTTPTransport
     private let now: @Sendable () -> ContinuousClock.Instant
@@ -56,9 +57,15 @@ public actor AppAccessTokenProvider: AccessTokenProvider {
     /// `now` is for tests that need time to pass without waiting for it.
     public init(appKey: String, appSecret: String, baseURL: String, transport: any HTTPTransport,
                 now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
+        self.init(appKey: appKey, secret: { appSecret }, baseURL: baseURL, transport: transport, now: now)
+    }
+
+    /// With a secret that may change (a file): `secret` is asked at every fetch.
+    public init(appKey: String, secret: @escaping @Sendable () -> String?, baseURL: String, transport: any HTTPTransport,
+                now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.now = now
         self.appKey = appKey
-        self.appSecret = appSecret
+        self.appSecret = secret
         self.url = baseURL.trimmingSuffix("/") + DingTalkAPI.accessTokenPath
         self.transport = transport
     }
@@ -97,8 +104,17 @@ public actor AppAccessTokenProvider: AccessTokenProvider {
         if cached?.value == token { cached = nil }
     }
 
-    private static func fetch(appKey: String, appSecret: String, url: String, transport: any HTTPTransport,
+    /// The secret changed: the next call fetches a token with the new one.
+    public func dropCachedToken() {
+        cached = nil
+    }
+
+    private static func fetch(appKey: String, appSecret: @Sendable () -> String?, url: String, transport: any HTTPTransport,
                               now: @Sendable () -> ContinuousClock.Instant) async throws -> CachedToken {
+        guard let appSecret = appSecret() else {
+            throw AccessTokenError(result: APICallResult(outcomeClass: .config, code: LocalErrorCode.missingSecret,
+                                                         message: "no secret for this app key on this host", reachedAPI: false))
+        }
         let body = try JSONEncoder().encode(["appKey": appKey, "appSecret": appSecret])
         let started = now()
         let response: TransportResponse

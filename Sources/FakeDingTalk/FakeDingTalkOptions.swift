@@ -36,6 +36,10 @@ public struct FakeDingTalkOptions: Sendable {
 
     public var appKey = "fake-app-key"
     public var appSecret = "fake-app-secret"
+    /// More apps it serves, app key → secret (`--app KEY:SECRET`), besides `appKey`.
+    public var apps: [String: String] = [:]
+    /// Every grant call of an app key answers this code (`--app-fault KEY=CODE`): a misconfigured app.
+    public var appFaults: [String: String] = [:]
     /// Tokens accepted without a fetch, as if issued to `appKey` (for `DINGTALK_ACCESS_TOKEN`).
     public var staticTokens: Set<String> = []
     /// Calls per second per app key before 403 QpsLimitForAppkeyAndApi; 0 = no limit.

@@ -48,6 +48,7 @@ public final class FakeDingTalkState: Sendable {
         var scripted: [ScriptedReply] = []
         var callTimes: [Double] = []
         var appliedTimes: [Double] = []
+        var apps: [String: AppStats] = [:]
     }
 
     /// One exchange: the request as received and what the fake answered.
@@ -144,7 +145,7 @@ public final class FakeDingTalkState: Sendable {
         guard let credentials = try? JSONDecoder().decode(Credentials.self, from: Data(request.body)) else {
             return error(.invalidParameter)
         }
-        guard credentials.appKey == options.appKey, credentials.appSecret == options.appSecret else {
+        guard credentials.appSecret == (credentials.appKey == options.appKey ? options.appSecret : options.apps[credentials.appKey]) else {
             return error(.invalidClientIdOrSecret)
         }
         let now = ContinuousClock.now
@@ -179,8 +180,18 @@ public final class FakeDingTalkState: Sendable {
             return known.appKey
         }
         guard let appKey else { return error(.invalidAuthentication) }
+        let reply = grant(request, appKey: appKey, now: now, wallClock: wallClock)
+        countForApp(appKey, reply: reply)
+        return reply
+    }
+
+    private func grant(_ request: FakeRequest, appKey: String, now: ContinuousClock.Instant, wallClock: Double) -> FakeReply {
         if let scripted = nextScriptedReply() {
             return answer(scripted)
+        }
+        if let code = options.appFaults[appKey] {
+            let known = DingTalkErrorCode.byCode[code]
+            return error(status: known?.httpStatus ?? 403, code: code, message: known?.message ?? code, delay: options.latency)
         }
         // Parameters are checked before throttling and faults, so a bad job is refused
         // on its first attempt whatever else is going on (tests rely on that).
@@ -264,6 +275,27 @@ public final class FakeDingTalkState: Sendable {
         threshold += faults.html
         if roll < threshold { return .html }
         return nil
+    }
+
+    /// Per app key: calls with a valid token, grants applied, and the codes answered.
+    private func countForApp(_ appKey: String, reply: FakeReply) {
+        var code: String?
+        var applied = false
+        switch reply {
+        case .respond(let status, _, let body, _):
+            if status == 200, body == DingTalkAPI.successBody {
+                applied = true
+            } else {
+                code = (try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])?["code"] as? String ?? "http.\(status)"
+            }
+        case .reset: code = "reset"
+        case .hang: code = "timeout"
+        }
+        inner.withLock { state in
+            state.apps[appKey, default: AppStats()].calls += 1
+            if applied { state.apps[appKey, default: AppStats()].applied += 1 }
+            if let code { state.apps[appKey, default: AppStats()].codes[code, default: 0] += 1 }
+        }
     }
 
     // MARK: Scripted answers
@@ -383,11 +415,25 @@ public final class FakeDingTalkState: Sendable {
         /// Of those, the ones that negotiated HTTP/2, and the streams (requests) they carried.
         public var http2Connections: Int
         public var http2Streams: Int
+        /// By app key: calls that carried a valid token, what they did and were answered.
+        public var apps: [String: AppStats]
 
         enum CodingKeys: String, CodingKey {
-            case calls, applied, tokenRequests, inFlight, maxInFlight, codes, connections
+            case calls, applied, tokenRequests, inFlight, maxInFlight, codes, connections, apps
             case http2Connections = "http2_connections"
             case http2Streams = "http2_streams"
+        }
+    }
+
+    public struct AppStats: Codable, Sendable, Equatable {
+        public var calls = 0
+        public var applied = 0
+        public var codes: [String: Int] = [:]
+
+        public init(calls: Int = 0, applied: Int = 0, codes: [String: Int] = [:]) {
+            self.calls = calls
+            self.applied = applied
+            self.codes = codes
         }
     }
 
@@ -395,7 +441,7 @@ public final class FakeDingTalkState: Sendable {
         inner.withLock {
             Stats(calls: $0.calls, applied: $0.applied.count, tokenRequests: $0.tokenRequests, inFlight: $0.inFlight,
                   maxInFlight: $0.maxInFlight, codes: $0.codes, connections: connections.accepted,
-                  http2Connections: connections.http2Connections, http2Streams: connections.http2Streams)
+                  http2Connections: connections.http2Connections, http2Streams: connections.http2Streams, apps: $0.apps)
         }
     }
 

@@ -13,4 +13,6 @@ public struct ClaimedGrantJob: Sendable, Equatable {
     public let lockedUntil: Date
     /// Higher first: a batch is sent in this order.
     public let priority: Int16
+    /// The app (`visibility_apps.name`) whose credentials the call uses.
+    public var app: String = GrantApp.defaultName
 }

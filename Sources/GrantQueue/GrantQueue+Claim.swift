@@ -2,7 +2,13 @@ import Foundation
 import Postgres
 
 extension GrantQueue {
-    /// Takes up to `$2` claimable jobs for worker `$1` with a lease of `$3` seconds.
+    /// Takes up to `$2` claimable jobs of app `$4` for worker `$1` with a lease of `$3` seconds.
+    ///
+    /// Claims go one app at a time (the engine rotates across apps), each from the
+    /// app's own slice of the claim index, so another app's backlog is never in the
+    /// way. A paused app (`visibility_apps.paused_until` set) yields nothing, except
+    /// to the worker holding its probe: the pause holds for the whole fleet here, in
+    /// the database, without any worker calling the API.
     ///
     /// The row lock is taken in a CTE with LIMIT, so the planner cannot lock more
     /// rows than it returns; SKIP LOCKED lets concurrent claimers pass each other
@@ -19,7 +25,9 @@ extension GrantQueue {
             WITH next AS (
                 SELECT j.id
                 FROM visibility_grant_jobs AS j
-                WHERE j.state = 'pending' AND j.run_at <= now()
+                WHERE j.app = $4 AND j.state = 'pending' AND j.run_at <= now()
+                  AND EXISTS (SELECT 1 FROM visibility_apps AS a
+                              WHERE a.name = $4 AND (a.paused_until IS NULL OR a.probe_by = $1))
                   AND (j.ordering_key IS NULL OR NOT EXISTS (
                         SELECT 1 FROM visibility_grant_jobs AS older
                         WHERE older.ordering_key = j.ordering_key AND older.id < j.id
@@ -36,16 +44,16 @@ extension GrantQueue {
                 updated_at = now()
             FROM next
             WHERE j.id = next.id
-            RETURNING j.id, j.to_corp_ids, j.opt_user_id, j.fields, j.attempts, j.max_attempts, j.locked_until, j.priority
+            RETURNING j.id, j.to_corp_ids, j.opt_user_id, j.fields, j.attempts, j.max_attempts, j.locked_until, j.priority, j.app
             """
     )
 
     /// Claims up to `limit` jobs for `workerID`, highest priority first, then
     /// oldest `run_at`, then lowest id; the batch comes back highest priority
     /// first, then by id (RETURNING keeps no order). Each claim counts as an attempt.
-    public func claim(workerID: String, limit: Int, lease: Duration) throws -> [ClaimedGrantJob] {
+    public func claim(workerID: String, limit: Int, lease: Duration, app: String = GrantApp.defaultName) throws -> [ClaimedGrantJob] {
         guard limit > 0 else { return [] }
-        let rows = try connection.query(Self.claimBatch, [workerID, limit, lease.seconds])
+        let rows = try connection.query(Self.claimBatch, [workerID, limit, lease.seconds, app])
         return try rows.map { row in
             ClaimedGrantJob(
                 id: try row.decode(0),
@@ -55,7 +63,8 @@ extension GrantQueue {
                 attempt: try row.decode(4),
                 maxAttempts: try row.decode(5),
                 lockedUntil: try row.decode(6),
-                priority: try row.decode(7)
+                priority: try row.decode(7),
+                app: try row.decode(8)
             )
         }.sorted { $0.priority != $1.priority ? $0.priority > $1.priority : $0.id < $1.id }
     }

@@ -2,18 +2,21 @@ import Foundation
 import Postgres
 
 extension GrantQueue {
-    static let takeRateTokens = PostgresStatement(
-        name: "rate_bucket_take",
-        sql: "SELECT granted, wait_seconds FROM visibility_take_rate_tokens($1, $2, $3, $4)"
+    static let reserveRateSlots = PostgresStatement(
+        name: "rate_slots_reserve",
+        sql: "SELECT granted, first_in, wait_seconds FROM visibility_reserve_rate_slots($1, $2, $3, $4)"
     )
 
-    /// Takes up to `wanted` call tokens from the fleet-wide bucket of `appKey`
-    /// (sql/006_rate_buckets.sql). Returns the tokens granted and, when short,
-    /// how long until the rest would be there.
-    public func takeRateTokens(appKey: String, rate: Double, burst: Double, wanted: Int) throws -> (granted: Int, wait: Duration) {
-        let row = try connection.query(Self.takeRateTokens, [appKey, rate, burst, wanted]).first
+    /// Reserves up to `wanted` call times for `appKey`'s fleet budget, spaced
+    /// `1/rate` apart, the first within `horizon` (sql/010_apps.sql). Returns how
+    /// many, when the first is, and, when none, how long until one would be.
+    public func reserveRateSlots(appKey: String, rate: Double, wanted: Int, horizon: Duration) throws
+        -> (granted: Int, firstIn: Duration, wait: Duration)
+    {
+        let row = try connection.query(Self.reserveRateSlots, [appKey, rate, wanted, horizon.seconds]).first
         let granted = try row?.decode(0, as: Int.self) ?? 0
-        let wait = try row?.decode(1, as: Double.self) ?? 0
-        return (granted, .milliseconds(Int64(max(0, wait) * 1000)))
+        let firstIn = try row?.decode(1, as: Double.self) ?? 0
+        let wait = try row?.decode(2, as: Double.self) ?? 0
+        return (granted, .microseconds(Int64(max(0, firstIn) * 1e6)), .microseconds(Int64(max(0, wait) * 1e6)))
     }
 }

@@ -43,7 +43,7 @@ extension GrantQueue {
 
     static let listLiveWorkers = """
         SELECT id, host, pid, started_at, extract(epoch FROM now() - heartbeat_at)::float8, in_flight,
-               pause_reason, paused_until, paused_since, version
+               pause_reason, paused_until, paused_since, version, apps_without_secret
         FROM visibility_workers
         WHERE heartbeat_at > now() - make_interval(secs => $1::float8)
         ORDER BY host, pid, id
@@ -70,7 +70,8 @@ extension GrantQueue {
                 id: try row.decode(0), host: try row.decode(1), pid: try row.decode(2),
                 startedAt: try row.decode(3), heartbeatAgeSeconds: try row.decode(4), inFlight: try row.decode(5),
                 pauseReason: try row.decode(6), pausedUntil: try row.decode(7), pausedSince: try row.decode(8),
-                version: try row.decode(9)
+                version: try row.decode(9),
+                appsWithoutSecret: try row.decode(10, as: [String]?.self) ?? []
             )
         }
         var lastMinute = QueueStats.Activity()
@@ -82,7 +83,7 @@ extension GrantQueue {
         return QueueStats(
             countsByState: counts, scheduledPending: scheduled, oldestPendingAgeSeconds: oldest,
             lastMinute: lastMinute, lastHour: lastHour, errorCodes: codes, workers: workers,
-            unexplainedRows: unexplained
+            unexplainedRows: unexplained, apps: try apps()
         )
     }
 }

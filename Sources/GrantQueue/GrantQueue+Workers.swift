@@ -38,19 +38,6 @@ extension GrantQueue {
         sql: "DELETE FROM visibility_workers WHERE id = $1"
     )
 
-    /// Whether any job is running, or pending and due before `$1` seconds from now (for `run --until-empty`).
-    static let unfinishedDueSoon = PostgresStatement(
-        name: "grant_jobs_unfinished_due_soon",
-        sql: """
-            SELECT EXISTS (
-                SELECT 1 FROM visibility_grant_jobs
-                WHERE state = 'pending' AND run_at <= now() + make_interval(secs => $1::float8)
-            ) OR EXISTS (
-                SELECT 1 FROM visibility_grant_jobs WHERE state = 'running'
-            )
-            """
-    )
-
     /// `version`: what the worker's build calls itself, for `status`.
     public func registerWorker(id: String, host: String, pid: Int32, version: String? = nil) throws {
         try connection.query(Self.registerWorker, [id, host, pid, version])
@@ -86,9 +73,5 @@ extension GrantQueue {
 
     public func deregisterWorker(id: String) throws {
         try connection.query(Self.deregisterWorker, [id])
-    }
-
-    public func hasUnfinishedJobs(dueWithin horizon: Duration) throws -> Bool {
-        try connection.query(Self.unfinishedDueSoon, [horizon.seconds]).first?.decode(0, as: Bool.self) ?? false
     }
 }

@@ -68,6 +68,8 @@ public struct QueueStats: Sendable, Equatable, Codable {
         /// The release and commit the worker runs (`1.0.0 (commit abc1234)`); `nil`
         /// for workers from before sql/008_worker_version.sql.
         public var version: String?
+        /// Apps this worker has no secret for: it leaves their jobs to other workers.
+        public var appsWithoutSecret: [String] = []
     }
 
     /// Every state, zero included.
@@ -84,4 +86,6 @@ public struct QueueStats: Sendable, Equatable, Codable {
     public var workers: [Worker]
     /// Rows in a shape no worker leaves behind (QueueStats+UnexplainedRows.swift).
     public var unexplainedRows = UnexplainedRows()
+    /// The apps, their pauses and unfinished jobs.
+    public var apps: [GrantApp] = []
 }

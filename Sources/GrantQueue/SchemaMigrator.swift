@@ -14,6 +14,27 @@ public struct Migration: Sendable, Equatable {
         self.sql = sql
     }
 
+    /// Lines equal to this split off statements that run after the file's transaction.
+    public static let afterCommitMarker = "-- migrate: after commit"
+
+    private var parts: [String] {
+        var parts = [""]
+        for line in sql.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.trimmingCharacters(in: .whitespaces) == Self.afterCommitMarker {
+                parts.append("")
+            } else {
+                parts[parts.count - 1] += line + "\n"
+            }
+        }
+        return parts
+    }
+
+    /// What runs in the file's transaction.
+    var transactionalPart: String { parts[0] }
+
+    /// One statement each, run after the commit, outside any transaction.
+    var afterCommitStatements: [String] { Array(parts.dropFirst()) }
+
     /// FNV-1a of the text: lets `migrate` notice a file edited after it was applied.
     public var checksum: String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -31,7 +52,10 @@ public struct MigrationError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Applies `sql/` in order, once each, recording what it applied in
-/// `visibility_schema_migrations`. Each file's transaction first takes an
+/// `visibility_schema_migrations`. A file may end with statements that must not
+/// run in a transaction (`CREATE INDEX CONCURRENTLY`, `VALIDATE CONSTRAINT` on a
+/// busy table), each after a line `-- migrate: after commit`: they run one by
+/// one, right after the file's transaction commits, by the process that applied it. Each file's transaction first takes an
 /// advisory lock, so any number of hosts can run `migrate` at the same moment:
 /// the first applies, the others wait and then find it applied. The lock is
 /// transaction-level, so this also works through a transaction-mode pooler.
@@ -53,7 +77,7 @@ public struct SchemaMigrator {
 
     /// The newest migration in `sql/` that this build's SQL relies on. A test keeps it
     /// equal to the highest file number, so adding a migration means raising it.
-    public static let requiredVersion = 9
+    public static let requiredVersion = 10
 
     static let readCurrentVersion = """
         SELECT coalesce(max(version), 0) FROM visibility_schema_migrations
@@ -156,11 +180,19 @@ public struct SchemaMigrator {
                     }
                     return false
                 }
-                try connection.execute(script: migration.sql)
+                try connection.execute(script: migration.transactionalPart)
                 try connection.query(Self.recordMigration, [migration.version, migration.name, migration.checksum])
                 return true
             }
             if applied {
+                for statement in migration.afterCommitStatements {
+                    do {
+                        try connection.execute(script: statement)
+                    } catch {
+                        throw MigrationError(description: "\(migration.name).sql was applied, but a statement after its commit failed "
+                            + "(\(error)); run it by hand: \(statement.split(separator: "\n").filter { !$0.hasPrefix("--") }.joined(separator: " "))")
+                    }
+                }
                 logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
                 appliedNow.append(migration.name)
             }

@@ -25,6 +25,7 @@ final class Completer: Sendable {
     private let options: WorkerOptions
     private let inFlight: InFlightJobs
     private let pauseGate: PauseGate
+    private let appsWithoutSecret: @Sendable () -> [String]
     let health: DatabaseHealth
     private let metrics: WorkerMetrics
     private let logger: Logger
@@ -32,11 +33,12 @@ final class Completer: Sendable {
     private let pid: Int32
 
     init(configuration: PostgresConfiguration, options: WorkerOptions, inFlight: InFlightJobs, pauseGate: PauseGate,
-         health: DatabaseHealth, metrics: WorkerMetrics, logger: Logger, host: String, pid: Int32) {
+         appsWithoutSecret: @escaping @Sendable () -> [String], health: DatabaseHealth, metrics: WorkerMetrics, logger: Logger, host: String, pid: Int32) {
         self.configuration = configuration
         self.options = options
         self.inFlight = inFlight
         self.pauseGate = pauseGate
+        self.appsWithoutSecret = appsWithoutSecret
         self.health = health
         self.metrics = metrics
         self.logger = logger
@@ -151,6 +153,7 @@ final class Completer: Sendable {
         var queue: GrantQueue?
         var nextHeartbeat = ContinuousClock.now
         var nextDepthReading = ContinuousClock.now
+        var reportedWithoutSecret: [String]?
         while true {
             gather()
             let stop = stopping.load(ordering: .acquiring)
@@ -167,6 +170,11 @@ final class Completer: Sendable {
                 try write(batch, with: active)
                 if heartbeatRequested.exchange(false, ordering: .acquiring) || ContinuousClock.now >= nextHeartbeat {
                     try active.heartbeat(workerID: options.workerID, host: host, pid: pid, report: report())
+                    let withoutSecret = appsWithoutSecret()
+                    if withoutSecret != reportedWithoutSecret {
+                        try active.reportAppsWithoutSecret(workerID: options.workerID, apps: withoutSecret)
+                        reportedWithoutSecret = withoutSecret
+                    }
                     try active.extendLeases(jobIDs: inFlight.ids + unwrittenJobIDs, workerID: options.workerID, lease: options.lease)
                     let rescued = try active.rescueExpiredLeases()
                     if !rescued.isEmpty {

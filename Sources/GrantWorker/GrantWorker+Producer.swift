@@ -4,56 +4,160 @@ import Foundation
 import GrantQueue
 
 extension GrantWorker {
-    /// The claim loop, on the producer thread: wait out pauses, take permits,
-    /// claim a batch, dispatch it. Returns when stopping (or, with `untilEmpty`,
+    /// The claim loop, on the producer thread: wait out host-wide pauses, keep up
+    /// with the apps table, and give the app whose turn it is its turn (`take`). Returns when stopping (or, with `untilEmpty`,
     /// when the queue is done); returns an error when the setup cannot work.
     func produce(_ queue: GrantQueue, notified: Bool) -> WorkerSetupError? {
-        let fleetLimiter = options.globalQPS.map { FleetRateLimiter(appKey: options.rateBucketKey, cap: $0) }
+        let roster = AppRoster(credentials: credentials, options: options, metrics: metrics, logger: logger)
+        var nextNotificationCheck = ContinuousClock.now
+        var nextDrainCheck = ContinuousClock.now
         while !isStopping {
             if let fault = claimsHealth.fatalProblem ?? completer.health.fatalProblem {
                 return WorkerSetupError(description: fault)
             }
+            // Host-wide pauses (the per-IP ban, an unreachable API) hold every app.
             if let pause = pauseGate.active {
+                for (app, jobs) in roster.takeAllParked() { release(jobs, app: app, until: Date()) }
                 _ = sleepUnlessStopping(ContinuousClock.now.duration(to: pause.until))
                 continue
             }
+            // A paused app's claimed jobs wait for no slot: back to pending, unsent.
+            for (app, jobs) in roster.takeParked(where: { $0.pauseGate.active != nil }) { release(jobs, app: app, until: Date()) }
             if let ended = pauseGate.takeExpired() {
                 logger.notice("pause over; checking with one call", metadata: ["paused_for": "\(ended.reason)"])
             }
-            var wanted = min(options.batchSize, rateLimiter.capacity(within: .seconds(1)), fleetLimiter?.claimLimit ?? .max)
-            if pauseGate.isProbing {
-                // One probe call at a time until the API answers normally again.
-                guard inFlight.count == 0 else {
-                    _ = sleepUnlessStopping(.milliseconds(50))
-                    continue
-                }
-                wanted = 1
-            }
-            // Backpressure: do not run ahead of the database by more than a few batches of outcomes.
-            if completer.unwrittenCount > max(4 * options.batchSize, 2 * Completer.maxBatch) {
-                _ = sleepUnlessStopping(.milliseconds(5))
-                continue
-            }
-            guard let held = takePermits(wanted) else { continue }
-
-            let jobs: [ClaimedGrantJob]
+            let turn: AppRoster.Turn?
+            let candidates: Int
+            let retryAfter: Duration
             do {
-                jobs = try queue.claim(workerID: options.workerID, limit: held, lease: options.lease)
-                claimsHealth.succeeded(reconnectCount: queue.reconnectCount)
+                if secretsReloadRequested.exchange(false, ordering: .acquiring) { reloadSecrets(roster, queue) }
+                try roster.update(queue, workerID: options.workerID)
+                if appsWithoutSecret.replace(with: roster.appsWithoutSecret) {
+                    completer.requestHeartbeat()  // so `status` says it soon
+                }
+                (turn, candidates, retryAfter) = try roster.nextTurn(queue, workerID: options.workerID)
             } catch {
-                returnSlots(held)
-                _ = sleepUnlessStopping(claimsHealth.failed(error, during: "claiming jobs"))
+                _ = sleepUnlessStopping(claimsHealth.failed(error, during: "reading apps"))
                 continue
             }
-            returnSlots(held - jobs.count)
-            if jobs.isEmpty {
-                if options.untilEmpty, queueIsDrained(queue) { break }
-                waitForWork(queue, notified: notified)
+            if notified, roster.hasIdleApps, ContinuousClock.now >= nextNotificationCheck {
+                // While other apps keep the producer busy, an insert for an idle app still gets its turn soon.
+                if (try? queue.waitForNewJobs(timeout: .microseconds(1))) == true { roster.wakeAll() }
+                nextNotificationCheck = ContinuousClock.now + .milliseconds(20)
+            }
+            guard let turn else {
+                // Every app waits: for its rate, its probe's answer, an insert or the poll.
+                if options.untilEmpty, inFlight.count == 0, ContinuousClock.now >= nextDrainCheck {
+                    if queueIsDrained(queue, apps: roster.servedApps) { break }
+                    nextDrainCheck = ContinuousClock.now + .milliseconds(200)
+                }
+                if waitForWork(queue, notified: notified, upTo: retryAfter) { roster.wakeAll() }
                 continue
             }
-            dispatch(jobs, queue: queue, fleetLimiter: fleetLimiter)
+            take(turn, candidates: candidates, roster: roster, queue: queue, notified: notified)
         }
+        // Claimed jobs still waiting for a budget slot go back unsent.
+        for (app, jobs) in roster.takeAllParked() { release(jobs, app: app, until: Date()) }
         return nil
+    }
+
+    /// One app's turn: size the claim to its rate, budget and probe, claim, and send
+    /// (or park what its fleet budget has no slot for yet).
+    private func take(_ turn: AppRoster.Turn, candidates: Int, roster: AppRoster, queue: GrantQueue, notified: Bool) {
+        let app = turn.app
+        // With several apps taking turns, a batch is sized to what its app can send in
+        // a quarter of a second, so no app's calls wait long behind another's.
+        let horizon: Duration = candidates > 1 ? .milliseconds(250) : .seconds(1)
+        let rate = app.rateLimiter.available(within: horizon, chunk: options.batchSize)
+        guard rate.calls > 0 else {
+            roster.notReady(app, for: rate.retryAfter)
+            return
+        }
+        var wanted = min(options.batchSize, rate.calls)
+        if pauseGate.isProbing {
+            // One probe call at a time until the API answers normally again.
+            guard inFlight.count == 0 else {
+                _ = sleepUnlessStopping(.milliseconds(50))
+                return
+            }
+            wanted = 1
+        }
+        if case .probe = turn { wanted = 1 }
+        // Backpressure: do not run ahead of the database by more than a few batches of outcomes.
+        if completer.unwrittenCount > max(4 * options.batchSize, 2 * Completer.maxBatch) {
+            _ = sleepUnlessStopping(.milliseconds(5))
+            return
+        }
+        let fleetLimiter = roster.fleetLimiter(for: app)
+        // Jobs claimed earlier that still wait for a slot of the app's fleet budget go first.
+        if fleetLimiter != nil, !roster.parked(app).isEmpty {
+            sendWithinBudget(roster.takeParked(app), app: app, roster: roster, queue: queue)
+            return
+        }
+        if let fleetLimiter { wanted = min(wanted, fleetLimiter.claimSize) }
+        guard let held = takePermits(wanted) else { return }
+
+        let jobs: [ClaimedGrantJob]
+        do {
+            jobs = try queue.claim(workerID: options.workerID, limit: held, lease: options.lease, app: app.name)
+            claimsHealth.succeeded(reconnectCount: queue.reconnectCount)
+        } catch {
+            returnSlots(held)
+            _ = sleepUnlessStopping(claimsHealth.failed(error, during: "claiming jobs"))
+            return
+        }
+        returnSlots(held - jobs.count)
+        if jobs.isEmpty {
+            roster.idle(app, for: notified ? min(options.pollInterval, .milliseconds(500)) : options.pollInterval)
+            return
+        }
+        if case .probe = turn {
+            app.probing.store(true, ordering: .releasing)
+            logger.notice("the app's pause is over; checking with one call", metadata: ["app": "\(app.name)"])
+        }
+        admit(jobs, app: app, fleetLimiter: fleetLimiter)
+        if fleetLimiter != nil {
+            sendWithinBudget(jobs, app: app, roster: roster, queue: queue)
+        } else {
+            send(jobs, app: app)
+        }
+    }
+
+    /// Reserves slots of the app's fleet budget for `jobs` and sends as many; the
+    /// rest wait (parked, their lease kept) for the app's next turn. A paused app's
+    /// parked jobs go back unsent.
+    private func sendWithinBudget(_ jobs: [ClaimedGrantJob], app: AppContext, roster: AppRoster, queue: GrantQueue) {
+        guard let fleetLimiter = roster.fleetLimiter(for: app), app.pauseGate.active == nil else {
+            release(jobs, app: app, until: Date())
+            return
+        }
+        let budget: (slots: [ContinuousClock.Instant], retryAfter: Duration)
+        do {
+            budget = try fleetLimiter.reserve(queue, wanted: jobs.count)
+        } catch {
+            roster.park(jobs, app: app)
+            _ = sleepUnlessStopping(claimsHealth.failed(error, during: "reserving fleet budget"))
+            return
+        }
+        send(Array(jobs.prefix(budget.slots.count)), app: app, notBefore: budget.slots)
+        roster.park(Array(jobs.dropFirst(budget.slots.count)), app: app)
+        if budget.slots.isEmpty { roster.notReady(app, for: budget.retryAfter) }
+    }
+
+    /// SIGHUP: re-read the secrets folder. Apps whose secret changed drop their
+    /// token, and if paused, are probed at once: a rotation needs no restart.
+    private func reloadSecrets(_ roster: AppRoster, _ queue: GrantQueue) {
+        guard let secrets = credentials.secrets else { return }
+        let changed = secrets.reload()
+        logger.notice("re-read app secrets", metadata: ["folder": "\(secrets.path)", "changed": "\(changed.count)"])
+        for row in roster.rows where row.appKey.map(changed.contains) == true {
+            guard let app = roster.contexts[row.name] else { continue }
+            let drop = app.dropCachedToken
+            Task { await drop() }
+            app.pauseGate.clear()
+            if row.isPaused { try? queue.probeAppNow(row.name) }
+        }
+        roster.refreshSoon()
     }
 
     /// One permit first (waiting up to 250 ms), then more as calls finish, up to
@@ -72,35 +176,35 @@ extension GrantWorker {
         return held
     }
 
-    /// Sends a claimed batch, each call under this process's rate and the fleet's
-    /// budget; what cannot be sent (a pause, a stop, a budget error) goes back unused.
-    private func dispatch(_ jobs: [ClaimedGrantJob], queue: GrantQueue, fleetLimiter: FleetRateLimiter?) {
+    /// Claimed jobs become this process's: in flight (their leases extended), counted.
+    private func admit(_ jobs: [ClaimedGrantJob], app: AppContext, fleetLimiter: FleetRateLimiter?) {
         metrics.callsInFlight.record(inFlight.add(jobs))
+        app.inFlight.add(jobs.count, ordering: .relaxed)
         counters.update { $0.claimed += jobs.count }
         metrics.claimed.increment(by: jobs.count)
         // The tighter of this process's own rate and the fleet's budget; 0 when neither caps it.
-        let allowed = [rateLimiter.currentRate, fleetLimiter?.rate].compactMap { $0 }.min() ?? 0
+        let allowed = [app.rateLimiter.currentRate, fleetLimiter?.rate].compactMap { $0 }.min() ?? 0
         metrics.allowedRate.record(allowed)
+        metrics.allowedRate(app: app.name, allowed)
+    }
+
+    /// Sends admitted jobs: each call gets the next slot of its app's own rate here,
+    /// in the batch's order (with a fleet budget: at its reserved slot, if its own
+    /// rate allows one by then), and waits for it in its own task (see `call`), so
+    /// the producer goes on to the next claim at once.
+    private func send(_ jobs: [ClaimedGrantJob], app: AppContext, notBefore fleetSlots: [ContinuousClock.Instant] = []) {
         for (index, job) in jobs.enumerated() {
-            if let fleetLimiter {
-                do {
-                    try fleetLimiter.acquire(queue) { sleepUnlessStopping($0) }
-                } catch {
-                    _ = sleepUnlessStopping(claimsHealth.failed(error, during: "taking fleet rate tokens"))
-                    release(Array(jobs[index...]), until: Date())
-                    return
-                }
+            guard index < fleetSlots.count else {
+                call(job, app: app, at: ContinuousClock.now + app.rateLimiter.reserve())
+                continue
             }
-            let wait = rateLimiter.reserve()
-            if wait > .zero { _ = sleepUnlessStopping(wait) }
-            let pause = pauseGate.active
-            if isStopping || pause != nil {
-                // Not sent: hand the rest back without using an attempt.
-                let resumeAt = pause.map { Date().addingTimeInterval(ContinuousClock.now.duration(to: $0.until).seconds) }
-                release(Array(jobs[index...]), until: resumeAt ?? Date())
-                return
+            // A call keeps its fleet slot or is not sent: sent later, it would take another's.
+            let latest = fleetSlots[index] + FleetRateLimiter.lateness
+            if let slot = app.rateLimiter.reserve(earliest: fleetSlots[index], latest: latest) {
+                call(job, app: app, at: slot, latest: latest)
+            } else {
+                release([job], app: app, until: Date())  // this process's own rate (slowed by a throttle) has no room
             }
-            call(job)
         }
     }
 
@@ -125,26 +229,27 @@ extension GrantWorker {
         for _ in 0..<max(0, count) { slots.signal() }
     }
 
-    /// Idle: sleep on the LISTEN socket until an insert notifies, or the poll
-    /// interval passes; without notifications (transaction pool mode), just the poll.
-    private func waitForWork(_ queue: GrantQueue, notified: Bool) {
+    /// Idle: sleep on the LISTEN socket until an insert notifies, or `limit` passes
+    /// (the first app ready again, at most the poll slice); without notifications
+    /// (transaction pool mode), just sleep. True when an insert was notified.
+    private func waitForWork(_ queue: GrantQueue, notified: Bool, upTo limit: Duration) -> Bool {
         guard notified else {
-            _ = sleepUnlessStopping(options.pollInterval)
-            return
+            _ = sleepUnlessStopping(limit)
+            return false
         }
-        let slice = min(options.pollInterval, .milliseconds(500))
         do {
-            try queue.waitForNewJobs(timeout: slice)
+            return try queue.waitForNewJobs(timeout: max(limit, .microseconds(1)))
         } catch {
             _ = sleepUnlessStopping(claimsHealth.failed(error, during: "waiting for notifications"))
+            return false
         }
     }
 
-    /// For `--until-empty`: nothing here in flight or unwritten, nothing due soon,
-    /// and nothing running elsewhere (it may come back as a retry, or its worker
+    /// For `--until-empty`: nothing here in flight or unwritten, nothing of the apps
+    /// this worker serves due soon, and nothing of theirs running elsewhere (it may come back as a retry, or its worker
     /// may have died and the job come back when its lease runs out).
-    private func queueIsDrained(_ queue: GrantQueue) -> Bool {
+    private func queueIsDrained(_ queue: GrantQueue, apps: [String]) -> Bool {
         guard inFlight.count == 0, completer.unwrittenCount == 0 else { return false }
-        return (try? queue.hasUnfinishedJobs(dueWithin: options.backoff.maximum)) == false
+        return (try? queue.hasUnfinishedJobs(apps: apps, dueWithin: options.backoff.maximum)) == false
     }
 }

@@ -21,13 +21,18 @@ public final class GrantWorker: Sendable {
     public let options: WorkerOptions
     public let counters = WorkerCounters()
     let metrics = WorkerMetrics()
-    let client: DingTalkClient
+    /// What each app's context is built from (see `AppRoster`).
+    let credentials: AppCredentials
     let logger: Logger
 
     let slots: DispatchSemaphore
     let inFlight = InFlightJobs()
+    /// Host-wide pauses (DingTalk's per-IP ban, an unreachable API); each app has its own too.
     let pauseGate = PauseGate()
-    let rateLimiter: RateLimiter
+    /// Set by SIGHUP (`reloadSecrets()`), taken by the producer.
+    let secretsReloadRequested = Atomic<Bool>(false)
+    /// Written by the producer, reported by the completer's heartbeat.
+    let appsWithoutSecret = AppsWithoutSecret()
     let policy: OutcomePolicy
     let completer: Completer
     let pruner: Pruner?
@@ -42,17 +47,18 @@ public final class GrantWorker: Sendable {
     let stopSignal = DispatchSemaphore(value: 0)
     let shutdownStartedAt = Mutex<ContinuousClock.Instant?>(nil)
 
-    public init(options: WorkerOptions, database: PostgresConfiguration, client: DingTalkClient, logger: Logger) {
+    public init(options: WorkerOptions, database: PostgresConfiguration, credentials: AppCredentials, logger: Logger) {
         self.options = options
-        self.client = client
+        self.credentials = credentials
         self.logger = logger
         slots = DispatchSemaphore(value: options.concurrency)
-        rateLimiter = RateLimiter(rate: options.qps)
         policy = OutcomePolicy(options: options)
         claimsDatabase = database.with(cutoff: claimsCutoff)
         claimsHealth = DatabaseHealth(role: "claims", database: database.displayName, logger: logger)
         let writesDatabase = database.with(cutoff: writesCutoff)
+        let appsWithoutSecret = self.appsWithoutSecret
         completer = Completer(configuration: writesDatabase, options: options, inFlight: inFlight, pauseGate: pauseGate,
+                              appsWithoutSecret: { appsWithoutSecret.current },
                               health: DatabaseHealth(role: "outcomes", database: database.displayName, logger: logger),
                               metrics: metrics, logger: logger, host: ProcessInfo.processInfo.hostName,
                               pid: ProcessInfo.processInfo.processIdentifier)
@@ -68,6 +74,12 @@ public final class GrantWorker: Sendable {
         stopRequested.add(1, ordering: .sequentiallyConsistent)
         beginShutdown()
         stopSignal.signal()
+    }
+
+    /// SIGHUP: re-read the app secrets folder before the next claim (the producer
+    /// sees the request when its current wait ends, within half a second when idle).
+    public func reloadSecrets() {
+        secretsReloadRequested.store(true, ordering: .releasing)
     }
 
     var isStopping: Bool { stopRequested.load(ordering: .sequentiallyConsistent) > 0 }

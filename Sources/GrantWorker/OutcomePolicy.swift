@@ -3,14 +3,18 @@ import Foundation
 import GrantQueue
 
 /// What the engine does with an API answer (docs/DESIGN.md, Answer table): the job's
-/// disposition, and whether the whole process must pause or slow down.
+/// disposition, and whether the job's app (or the whole host) must pause or slow down.
 struct OutcomePolicy: Sendable {
     enum ProcessAction: Equatable {
         case none
         /// Slow every call down (throttle answer).
         case slowDown
-        /// Stop calling for a while; `reason` is logged and shown.
+        /// Stop calling for a while, for every app on this host (DingTalk bans per IP);
+        /// `reason` is logged and shown.
         case pause(Duration, reason: String)
+        /// Stop calling for this job's app only, in the whole fleet (its key, secret,
+        /// permissions, IP allow-list or monthly quota are its own).
+        case pauseApp(Duration, reason: String)
     }
 
     let backoff: Backoff
@@ -72,11 +76,13 @@ struct OutcomePolicy: Sendable {
                     .pause(configProbeInterval, reason: "cannot reach DingTalk through the egress proxy (\(code)): \(result.message ?? "")"))
         case .token, .config:
             // Every job would fail the same way: fail none, give this one back, stop calling.
-            return (outcome(.released(at: later(configProbeInterval))),
-                    .pause(configProbeInterval, reason: "DingTalk app misconfigured (\(code)): fix the app key, secret, permission or IP whitelist"))
+            // Due again at once: the app's pause in visibility_apps holds its jobs back, and a
+            // fix (a rotated secret) ends it early.
+            return (outcome(.released(at: now)),
+                    .pauseApp(configProbeInterval, reason: "DingTalk app misconfigured (\(code)): fix the app key, secret, permission or IP whitelist"))
         case .quota:
-            return (outcome(.released(at: later(quotaPause))),
-                    .pause(quotaPause, reason: "organization's monthly API quota used up (\(code))"))
+            return (outcome(.released(at: now)),
+                    .pauseApp(quotaPause, reason: "organization's monthly API quota used up (\(code))"))
         case .banned:
             return (outcome(.released(at: later(banPause))),
                     .pause(banPause, reason: "DingTalk refused this IP (\(code)); waiting out the ban"))

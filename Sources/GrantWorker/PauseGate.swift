@@ -1,6 +1,7 @@
 import Synchronization
 
-/// A process-wide stop on API calls (config error, quota, ban, API unreachable).
+/// A stop on API calls: the process-wide one (ban, API unreachable) or one app's
+/// (config error, quota; see `AppContext`).
 /// The longest pause asked for wins. When a pause runs out, the gate lets one
 /// call through as a probe; only an answer that is not another pause reopens
 /// it fully, so a still-broken app costs one call per pause, not a batch.
@@ -30,6 +31,11 @@ final class PauseGate: Sendable {
             state.lastReason = reason
             return isNew
         }
+    }
+
+    /// Ends any pause and probe at once (the cause was fixed: a rotated secret).
+    func clear() {
+        state.withLock { $0 = State() }
     }
 
     /// The pause in force, if any.

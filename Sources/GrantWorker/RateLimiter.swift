@@ -66,13 +66,39 @@ public final class RateLimiter: Sendable {
         }
     }
 
-    /// How many calls fit in the next `horizon` at the current rate (for sizing claims).
-    public func capacity(within horizon: Duration) -> Int {
+    /// Takes the first slot from `earliest` on (a fleet budget's reserved time) if it
+    /// comes no later than `latest`; nil, taking nothing, when this process's own
+    /// rate has no slot by then.
+    public func reserve(earliest: ContinuousClock.Instant, latest: ContinuousClock.Instant) -> ContinuousClock.Instant? {
         let now = ContinuousClock.now
         return state.withLock { state in
-            guard let rate = state.rate else { return Int.max }
+            if configuredRate == nil { state.countCall(at: now) }
+            guard let rate = state.rate else { return max(earliest, now) }
+            let slot = max(state.nextSlot, earliest, now)
+            guard slot <= latest else { return nil }
+            state.nextSlot = slot + .nanoseconds(Int64(1e9 / rate))
+            return slot
+        }
+    }
+
+    /// How many calls fit in the next `horizon` at the current rate (for sizing claims).
+    public func capacity(within horizon: Duration) -> Int {
+        max(1, available(within: horizon).calls)
+    }
+
+    /// How many calls fit in the next `horizon` beyond the slots already reserved,
+    /// once that is at least `chunk` (or a quarter of the horizon's calls, if fewer):
+    /// claims then come in chunks, not one job per slot. Until then 0, and how long
+    /// until it is.
+    public func available(within horizon: Duration, chunk: Int = 1) -> (calls: Int, retryAfter: Duration) {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            guard let rate = state.rate else { return (Int.max, .zero) }
+            let needed = max(1, min(chunk, Int(rate * horizon.seconds / 4)))
             let backlog = max(.zero, now.duration(to: state.nextSlot))
-            return max(1, Int(((horizon - backlog).seconds * rate).rounded(.down)))
+            let calls = Int(((horizon - backlog).seconds * rate).rounded(.down))
+            guard calls < needed else { return (calls, .zero) }
+            return (0, max(.milliseconds(1), backlog - horizon + .nanoseconds(Int64(Double(needed) * 1e9 / rate))))
         }
     }
 

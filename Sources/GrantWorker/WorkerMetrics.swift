@@ -6,7 +6,6 @@ struct WorkerMetrics: Sendable {
     let claimed = Counter(label: "visibility_jobs_claimed_total")
     let succeeded = Counter(label: "visibility_jobs_succeeded_total")
     let released = Counter(label: "visibility_jobs_released_total")
-    let throttled = Counter(label: "visibility_api_throttled_total")
     let callDuration = Timer(label: "visibility_api_call_duration_seconds")
     let callsInFlight = Gauge(label: "visibility_api_calls_in_flight")
     /// Calls per second this process allows itself now (its own adaptive rate, or the
@@ -14,6 +13,28 @@ struct WorkerMetrics: Sendable {
     let allowedRate = Gauge(label: "visibility_allowed_rate")
     /// Due pending jobs, counted every `Completer.queueDepthInterval`.
     let queueDepth = Gauge(label: "visibility_queue_depth")
+
+    /// Throttle answers, by app.
+    func throttled(app: String) {
+        Counter(label: "visibility_api_throttled_total", dimensions: [("app", app)]).increment()
+    }
+
+    /// The allowed rate of one app (see `allowedRate`).
+    func allowedRate(app: String, _ rate: Double) {
+        Gauge(label: "visibility_app_allowed_rate", dimensions: [("app", app)]).record(rate)
+    }
+
+    /// Outcomes by app (`outcome`: succeeded, failed, retried, released).
+    func outcome(app: String, _ outcome: String, times: Int = 1) {
+        Counter(label: "visibility_app_jobs_total", dimensions: [("app", app), ("outcome", outcome)]).increment(by: times)
+    }
+
+    /// 1 while the app's calls are paused (for the fleet or here), and 1 while this
+    /// worker has no secret for it (its jobs are left to other workers).
+    func app(_ app: String, paused: Bool, withoutSecret: Bool) {
+        Gauge(label: "visibility_app_paused", dimensions: [("app", app)]).record(paused ? 1 : 0)
+        Gauge(label: "visibility_app_without_secret", dimensions: [("app", app)]).record(withoutSecret ? 1 : 0)
+    }
 
     /// Per error code; the factory keeps one counter per code.
     func failed(code: String?, times: Int = 1) {

@@ -32,6 +32,16 @@ struct DingTalkOptions: ParsableArguments {
 
     /// Builds the client; `connections` sizes the keep-alive pool.
     func makeClient(connections: Int, logger: Logger) throws -> (DingTalkClient, any HTTPTransport) {
+        let access = try makeAPIAccess(connections: connections, logger: logger, credentialsRequired: true)
+        guard let provider = access.tokenProvider else { throw ValidationError("no DingTalk credentials") }
+        return (DingTalkClient(baseURL: access.baseURL, tokenProvider: provider, transport: access.transport), access.transport)
+    }
+
+    /// The API's URL, the transport and, when the environment names an app, its tokens
+    /// (optional without `credentialsRequired`: apps may come from DINGTALK_APP_SECRETS_DIR).
+    func makeAPIAccess(connections: Int, logger: Logger, credentialsRequired: Bool) throws
+        -> (baseURL: String, transport: any HTTPTransport, tokenProvider: (any AccessTokenProvider)?)
+    {
         let environment = Settings.environment
         let base = Settings.string(baseURL, env: "DINGTALK_BASE_URL") ?? DingTalkAPI.defaultBaseURL
         guard let url = URL(string: base), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
@@ -73,13 +83,15 @@ struct DingTalkOptions: ParsableArguments {
             case staticToken(String)
             case app(key: String, secret: String)
         }
-        let authentication: Authentication
+        let authentication: Authentication?
         if let token = Settings.string(nil, env: "DINGTALK_ACCESS_TOKEN") {
             authentication = .staticToken(token)
         } else if let key = resolvedAppKey {
             authentication = .app(key: key, secret: try Self.appSecret())
-        } else {
+        } else if credentialsRequired {
             throw ValidationError("set DINGTALK_APP_KEY (or --app-key) and DINGTALK_APP_SECRET, or DINGTALK_ACCESS_TOKEN")
+        } else {
+            authentication = nil
         }
         let transport: AsyncHTTPClientTransport
         do {
@@ -87,11 +99,12 @@ struct DingTalkOptions: ParsableArguments {
         } catch {
             throw ValidationError(error.description)
         }
-        let tokenProvider: any AccessTokenProvider = switch authentication {
+        let tokenProvider: (any AccessTokenProvider)? = switch authentication {
         case .staticToken(let token): StaticAccessTokenProvider(token: token)
         case .app(let key, let secret): AppAccessTokenProvider(appKey: key, appSecret: secret, baseURL: base, transport: transport)
+        case nil: nil
         }
-        return (DingTalkClient(baseURL: base, tokenProvider: tokenProvider, transport: transport), transport)
+        return (base, transport, tokenProvider)
     }
 
     static func appSecret() throws -> String {

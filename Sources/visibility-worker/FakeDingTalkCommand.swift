@@ -26,6 +26,10 @@ struct FakeDingTalkCommand: AsyncParsableCommand {
     @Option(help: "Port; 0 picks a free one.") var port = 0
     @Option(help: "The app key it accepts.") var appKey = "fake-app-key"
     @Option(help: "The app secret it accepts (a test value, not a real secret).") var appSecret = "fake-app-secret"
+    @Option(name: .customLong("app"), help: "Another app it serves, as KEY:SECRET (repeatable; each has its own --qps window and counts).")
+    var apps: [String] = []
+    @Option(name: .customLong("app-fault"), help: "Every grant call of this app answers CODE, as KEY=CODE, e.g. KEY=Forbidden.AccessDenied.IpNotInWhiteList (repeatable).")
+    var appFaults: [String] = []
     @Option(name: .customLong("accept-token"), help: "A token accepted without a fetch (repeatable).") var acceptTokens: [String] = []
     @Option(help: "Calls per second per app key before 403 QpsLimitForAppkeyAndApi; 0 = none.") var qps = 0.0
     @Option(help: "Access token lifetime.") var tokenTTL = "7200s"
@@ -43,6 +47,16 @@ struct FakeDingTalkCommand: AsyncParsableCommand {
         options.appKey = appKey
         options.appSecret = appSecret
         options.staticTokens = Set(acceptTokens)
+        for app in apps {
+            let parts = app.split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw ValidationError("--app: expected KEY:SECRET") }
+            options.apps[parts[0]] = parts[1]
+        }
+        for fault in appFaults {
+            let parts = fault.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw ValidationError("--app-fault: expected KEY=CODE") }
+            options.appFaults[parts[0]] = parts[1]
+        }
         guard qps >= 0 else { throw ValidationError("--qps must not be negative") }
         options.qps = qps
         guard let ttl = Settings.duration(tokenTTL), ttl >= .seconds(1) else { throw ValidationError("--token-ttl: expected a duration of at least 1s") }

@@ -28,19 +28,27 @@ struct RunCommand: AsyncParsableCommand {
             hangs: no answer within --db-timeout).
 
             Behind PgBouncer in transaction mode, add --pool-mode transaction.
+
+            Several DingTalk apps: register each with `visibility-worker apps add`, put
+            one file per app key in DINGTALK_APP_SECRETS_DIR, and send SIGHUP after a
+            secret changes. Jobs of an app this worker has no secret for are left to
+            other workers.
             """
     )
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var dingTalk: DingTalkOptions
 
+    @Option(help: "Folder with one secret file per app key, named after the key (a mounted Kubernetes Secret); re-read on SIGHUP. (env: DINGTALK_APP_SECRETS_DIR)")
+    var appSecretsDir: String?
+
     @Option(help: "API calls in flight at once in this process. (env: VISIBILITY_WORKER_CONCURRENCY; default 16)")
     var concurrency: Int?
 
-    @Option(help: "Calls per second for this process. (env: VISIBILITY_WORKER_QPS; default: no cap)")
+    @Option(help: "Calls per second for this process, per app. (env: VISIBILITY_WORKER_QPS; default: no cap)")
     var qps: Double?
 
-    @Option(help: "Calls per second for all workers of this app key together, shared through PostgreSQL. (env: VISIBILITY_WORKER_GLOBAL_QPS; default: no cap)")
+    @Option(help: "Calls per second for all workers together, per app, shared through PostgreSQL; an app's visibility_apps.global_qps wins. (env: VISIBILITY_WORKER_GLOBAL_QPS; default: no cap)")
     var globalQPS: Double?
 
     @Option(help: "Most jobs claimed at once. (env: VISIBILITY_WORKER_BATCH_SIZE; default 64)")
@@ -95,8 +103,20 @@ struct RunCommand: AsyncParsableCommand {
         let registry = port.map { _ in MetricsServer.bootstrapMetrics() }
         options.reportQueueDepth = port != nil
         let database = try common.configuration()
-        let (client, transport) = try dingTalk.makeClient(connections: options.concurrency, logger: logger)
-        let worker = GrantWorker(options: options, database: database, client: client, logger: logger)
+        let secretsPath = Settings.string(appSecretsDir, env: "DINGTALK_APP_SECRETS_DIR")
+        var secrets: AppSecretsDirectory?
+        if let secretsPath {
+            do {
+                secrets = try AppSecretsDirectory(path: secretsPath)
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
+        let access = try dingTalk.makeAPIAccess(connections: options.concurrency, logger: logger, credentialsRequired: secrets == nil)
+        let transport = access.transport
+        let credentials = AppCredentials(baseURL: access.baseURL, transport: transport, defaultTokenProvider: access.tokenProvider,
+                                         secrets: secrets)
+        let worker = GrantWorker(options: options, database: database, credentials: credentials, logger: logger)
         var metricsServer: MetricsServer?
         if let port, let registry {
             do {
@@ -112,7 +132,11 @@ struct RunCommand: AsyncParsableCommand {
             logger.notice("signal received; stopping", metadata: ["signal": "\(signalNumber)"])
             worker.requestStop()
         }
-        defer { signals.forEach { $0.cancel() } }
+        let hangUp = handleSignals([SIGHUP]) { _ in
+            logger.notice("SIGHUP: re-reading app secrets")
+            worker.reloadSecrets()
+        }
+        defer { (signals + hangUp).forEach { $0.cancel() } }
 
         // The engine blocks on semaphores and sockets, so it gets a thread of its own
         // rather than one of the few threads that run async tasks (the API calls).

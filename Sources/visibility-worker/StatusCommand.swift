@@ -116,7 +116,14 @@ struct StatusCommand: ParsableCommand {
                     let since = worker.pausedSince.map { " since \(formatter.string(from: $0))," } ?? ""
                     lines.append("PAUSED \(worker.id)\(since) until \(formatter.string(from: until)): \(reason)")
                 }
+                if !worker.appsWithoutSecret.isEmpty {
+                    lines.append("NO SECRET \(worker.id) for app(s): \(worker.appsWithoutSecret.joined(separator: ", ")) (their jobs are left to other workers)")
+                }
             }
+        }
+        if stats.apps.count > 1 || stats.apps.contains(where: \.isPaused) {
+            lines.append("")
+            lines.append(AppsCommand.List.render(stats.apps))
         }
         return lines.joined(separator: "\n")
     }

@@ -103,6 +103,36 @@ final class FakeDingTalkServerTests: XCTestCase {
         }
     }
 
+    func testSeveralAppsEachWithTheirOwnLimitCountsAndFault() async throws {
+        var options = FakeDingTalkOptions()
+        options.apps = ["key-a": "secret-a", "key-b": "secret-b"]
+        options.appFaults = ["key-b": "Forbidden.AccessDenied.IpNotInWhiteList"]
+        options.qps = 3
+        try await withFakeServer(options) { server, transport in
+            func token(_ key: String, _ secret: String) async throws -> TransportResponse {
+                try await transport.send(TransportRequest(method: .POST, url: server.baseURL + DingTalkAPI.accessTokenPath,
+                                                          headers: [("Content-Type", "application/json")],
+                                                          body: Array(#"{"appKey":"\#(key)","appSecret":"\#(secret)"}"#.utf8)))
+            }
+            struct Answer: Decodable { let accessToken: String }
+            let crossed = try await token("key-a", "secret-b")
+            XCTAssertEqual(try errorBody(crossed)["code"], "invalidClientIdOrSecret", "secrets are per app")
+            let tokenA = try JSONDecoder().decode(Answer.self, from: Data(try await token("key-a", "secret-a").body)).accessToken
+            let tokenB = try JSONDecoder().decode(Answer.self, from: Data(try await token("key-b", "secret-b").body)).accessToken
+            var statusesA: [Int] = []
+            for index in 0..<4 {
+                statusesA.append(try await put(server, transport, token: tokenA, body: #"{"toCorpIds":["ding\#(index)"],"optUserId":"u"}"#).status)
+            }
+            XCTAssertEqual(statusesA, [200, 200, 200, 403], "a's own window")
+            let refused = try await put(server, transport, token: tokenB, body: #"{"toCorpIds":["ding1"],"optUserId":"u"}"#)
+            XCTAssertEqual(refused.status, 403)
+            XCTAssertEqual(try errorBody(refused)["code"], "Forbidden.AccessDenied.IpNotInWhiteList")
+            let stats = server.state.stats
+            XCTAssertEqual(stats.apps["key-a"], .init(calls: 4, applied: 3, codes: ["Forbidden.AccessDenied.QpsLimitForAppkeyAndApi": 1]))
+            XCTAssertEqual(stats.apps["key-b"], .init(calls: 1, applied: 0, codes: ["Forbidden.AccessDenied.IpNotInWhiteList": 1]))
+        }
+    }
+
     func testFaultsAreInjectedAndClassified() async throws {
         for (fault, expected) in [("system.busy=1", "system.busy"), ("html=1", LocalErrorCode.nonJSONBody),
                                   ("reset=1", LocalErrorCode.connectionReset), ("timeout=1", LocalErrorCode.timeout)] {

@@ -75,9 +75,18 @@ final class OutcomePolicyTests: XCTestCase {
         for (outcomeClass, pause) in [(APIOutcomeClass.config, 120.0), (.token, 120), (.quota, 600), (.banned, 300)] {
             let result = decide(outcomeClass)
             guard case .released = result.outcome.disposition else { return XCTFail("\(outcomeClass): \(result.outcome.disposition)") }
-            XCTAssertEqual(try XCTUnwrap(delay(of: result.outcome.disposition)), pause, accuracy: 0.01, "\(outcomeClass)")
-            guard case .pause(let duration, _) = result.action else { return XCTFail("\(outcomeClass) must pause the process") }
-            XCTAssertEqual(duration, .seconds(pause))
+            // An app's pause holds its jobs back in the database (the claim checks it), so they are due
+            // at once; a ban is the host's, and only its own pause holds the jobs back.
+            XCTAssertEqual(try XCTUnwrap(delay(of: result.outcome.disposition)), outcomeClass == .banned ? pause : 0, accuracy: 0.01,
+                           "\(outcomeClass)")
+            switch (outcomeClass, result.action) {
+            case (.banned, .pause(let duration, _)):
+                XCTAssertEqual(duration, .seconds(pause), "a ban holds every app on this host")
+            case (.config, .pauseApp(let duration, _)), (.token, .pauseApp(let duration, _)), (.quota, .pauseApp(let duration, _)):
+                XCTAssertEqual(duration, .seconds(pause), "\(outcomeClass) holds the job's app only")
+            default:
+                XCTFail("\(outcomeClass): \(result.action)")
+            }
             XCTAssertTrue(result.outcome.reachedAPI, "the answer is recorded in the audit trail")
         }
     }

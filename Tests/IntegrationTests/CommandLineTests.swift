@@ -3,7 +3,7 @@ import XCTest
 
 /// What a new user meets first: every command explains itself with an example.
 final class CommandLineTests: XCTestCase {
-    static let commands = ["migrate", "enqueue", "status", "run", "retry", "cancel", "prune", "apply", "fake-dingtalk"]
+    static let commands = ["migrate", "enqueue", "status", "run", "retry", "cancel", "prune", "apply", "apps", "wait", "fake-dingtalk"]
 
     func testEveryCommandsHelpHasAnExample() throws {
         for command in [""] + Self.commands {

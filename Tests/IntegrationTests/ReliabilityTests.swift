@@ -76,8 +76,9 @@ final class ReliabilityTests: DatabaseTestCase {
         try insertJobs(20)
         let worker = try startWorker(["run", "--until-empty", "--concurrency", "4", "--config-probe-interval", "1s", "--quota-pause", "1s", "--poll-interval", "100ms",
                                       "--backoff-max", "2s"], environment: try workerEnvironment(server))
-        try waitUntil(timeout: .seconds(30), "the pause to show in visibility_workers") {
-            try count("SELECT count(*) FROM visibility_workers WHERE pause_reason LIKE '%\(code.code)%'") == 1
+        // The app's pause, for the whole fleet (sql/010_apps.sql).
+        try waitUntil(timeout: .seconds(30), "the pause to show in visibility_apps") {
+            try count("SELECT count(*) FROM visibility_apps WHERE name = 'default' AND pause_reason LIKE '%\(code.code)%'") == 1
         }
         let status = try runWorker(["status"], environment: try databaseEnvironment())
         XCTAssertTrue(status.stdout.contains("PAUSED"), status.stdout)
@@ -143,12 +144,12 @@ final class ReliabilityTests: DatabaseTestCase {
         try insertJobs(1)
         let refused = try startWorker(["run", "--config-probe-interval", "60s"], environment: environment)
         try waitUntil(timeout: .seconds(30), "the config error") {
-            try count("SELECT count(*) FROM visibility_workers WHERE pause_reason IS NOT NULL") >= 1
+            try count("SELECT count(*) FROM visibility_apps WHERE pause_reason IS NOT NULL") >= 1
         }
         refused.process.terminate()
         let refusedResult = try refused.wait(timeout: .seconds(30))
         let status = try runWorker(["status", "--json"], environment: try databaseEnvironment())
-        let tables = try ["visibility_grant_jobs", "visibility_grant_attempts", "visibility_workers"].map { table in
+        let tables = try ["visibility_grant_jobs", "visibility_grant_attempts", "visibility_workers", "visibility_apps"].map { table in
             try connection.query("SELECT coalesce(string_agg(to_jsonb(t)::text, E'\\n'), '') FROM \(table) t").first?.decode(0, as: String.self) ?? ""
         }.joined(separator: "\n")
         let tokens = server.state.issuedTokens

@@ -6,7 +6,9 @@ WITH claimed AS (
     WITH next AS (
         SELECT j.id
         FROM visibility_grant_jobs AS j
-        WHERE j.state = 'pending' AND j.run_at <= now()
+        WHERE j.app = 'default' AND j.state = 'pending' AND j.run_at <= now()
+          AND EXISTS (SELECT 1 FROM visibility_apps AS a
+                      WHERE a.name = 'default' AND (a.paused_until IS NULL OR a.probe_by = ('pgbench-' || :worker)))
           AND (j.ordering_key IS NULL OR NOT EXISTS (
                 SELECT 1 FROM visibility_grant_jobs AS older
                 WHERE older.ordering_key = j.ordering_key AND older.id < j.id
@@ -23,7 +25,7 @@ WITH claimed AS (
         updated_at = now()
     FROM next
     WHERE j.id = next.id
-    RETURNING j.id, j.to_corp_ids, j.opt_user_id, j.fields, j.attempts, j.max_attempts, j.locked_until, j.priority
+    RETURNING j.id, j.to_corp_ids, j.opt_user_id, j.fields, j.attempts, j.max_attempts, j.locked_until, j.priority, j.app
 )
 SELECT count(*) AS claimed, coalesce(string_agg(id::text, ','), '') AS ids,
        coalesce(string_agg(attempts::text, ','), '') AS tries

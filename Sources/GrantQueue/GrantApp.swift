@@ -1,0 +1,45 @@
+import Foundation
+
+/// A row of `visibility_apps`: one DingTalk app whose jobs the queue holds.
+/// No secret: workers read those from files (`DINGTALK_APP_SECRETS_DIR`).
+public struct GrantApp: Sendable, Equatable, Codable {
+    /// The app every job names unless it says otherwise (sql/010_apps.sql).
+    public static let defaultName = "default"
+
+    public var name: String
+    /// `nil` only for `default`, whose key comes from the worker's environment.
+    public var appKey: String?
+    /// Calls per second for the whole fleet for this app; `nil` = the worker's `--global-qps`.
+    public var globalQPS: Double?
+    public var comment: String?
+    /// Why every worker holds this app's calls back, while it does.
+    public var pauseReason: String?
+    /// When the pause ends (past while one worker probes).
+    public var pausedUntil: Date?
+    public var pausedSince: Date?
+    /// The worker that holds the probe call after the pause ran out.
+    public var probeBy: String?
+    /// Jobs of this app that are pending or running.
+    public var unfinishedJobs: Int
+
+    public init(name: String, appKey: String?, globalQPS: Double? = nil, comment: String? = nil, pauseReason: String? = nil,
+                pausedUntil: Date? = nil, pausedSince: Date? = nil, probeBy: String? = nil, unfinishedJobs: Int = 0) {
+        self.name = name
+        self.appKey = appKey
+        self.globalQPS = globalQPS
+        self.comment = comment
+        self.pauseReason = pauseReason
+        self.pausedUntil = pausedUntil
+        self.pausedSince = pausedSince
+        self.probeBy = probeBy
+        self.unfinishedJobs = unfinishedJobs
+    }
+
+    public var isPaused: Bool { pausedUntil != nil }
+}
+
+/// An `apps` command refused: a clear reason, no data beyond the app's name.
+public struct GrantAppError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
