@@ -59,16 +59,8 @@ extension GrantQueue {
             scheduled += try row.decode(2, as: Int.self)
             if let age = try row.decode(3, as: Double?.self) { oldest = max(oldest ?? age, age) }
         }
-        let codes = try connection.query(Self.countErrorCodes).map { row in
-            QueueStats.ErrorCodeCount(code: try row.decode(0), state: try row.decode(1), count: try row.decode(2))
-        }
-        let workers = try connection.query(Self.listLiveWorkers, [liveWithin.seconds]).map { row in
-            QueueStats.Worker(
-                id: try row.decode(0), host: try row.decode(1), pid: try row.decode(2),
-                startedAt: try row.decode(3), heartbeatAgeSeconds: try row.decode(4), inFlight: try row.decode(5),
-                pauseReason: try row.decode(6), pausedUntil: try row.decode(7), pausedSince: try row.decode(8)
-            )
-        }
+        let codes = try errorCodeCounts()
+        let workers = try liveWorkers(liveWithin: liveWithin)
         var lastMinute = QueueStats.Activity()
         var lastHour = QueueStats.Activity()
         if let row = try connection.query(Self.recentActivity).first {
@@ -79,5 +71,23 @@ extension GrantQueue {
             countsByState: counts, scheduledPending: scheduled, oldestPendingAgeSeconds: oldest,
             lastMinute: lastMinute, lastHour: lastHour, errorCodes: codes, workers: workers
         )
+    }
+
+    /// `last_error_code` of unfinished and failed jobs, by state, most frequent first.
+    func errorCodeCounts() throws -> [QueueStats.ErrorCodeCount] {
+        try connection.query(Self.countErrorCodes).map { row in
+            QueueStats.ErrorCodeCount(code: try row.decode(0), state: try row.decode(1), count: try row.decode(2))
+        }
+    }
+
+    /// Workers whose heartbeat is more recent than `liveWithin`.
+    func liveWorkers(liveWithin: Duration) throws -> [QueueStats.Worker] {
+        try connection.query(Self.listLiveWorkers, [liveWithin.seconds]).map { row in
+            QueueStats.Worker(
+                id: try row.decode(0), host: try row.decode(1), pid: try row.decode(2),
+                startedAt: try row.decode(3), heartbeatAgeSeconds: try row.decode(4), inFlight: try row.decode(5),
+                pauseReason: try row.decode(6), pausedUntil: try row.decode(7), pausedSince: try row.decode(8)
+            )
+        }
     }
 }

@@ -18,7 +18,7 @@ struct VisibilityWorker: AsyncParsableCommand {
             """,
         subcommands: [
             MigrateCommand.self, EnqueueCommand.self, StatusCommand.self, RunCommand.self, RetryCommand.self, CancelCommand.self,
-            PruneCommand.self, ApplyCommand.self, FakeDingTalkCommand.self,
+            PruneCommand.self, ApplyCommand.self, FakeDingTalkCommand.self, ConsoleCommand.self,
         ]
     )
 }
