@@ -7,9 +7,10 @@ enum ConsoleAction: String, Sendable {
     var verb: String { rawValue }
     var title: String { self == .retry ? "Retry" : "Cancel" }
     var pastTense: String { self == .retry ? "retries" : "cancels" }
+    /// HTML (a literal: nothing to escape).
     var explanation: String {
         self == .retry
-            ? "Each goes back to pending, due now, with fresh attempts, as `visibility-worker retry` does."
-            : "Each is marked cancelled and will not be applied, as `visibility-worker cancel` does; running and finished jobs are left alone."
+            ? "Each goes back to pending, due now, with fresh attempts, as <code>visibility-worker retry</code> does."
+            : "Each is marked cancelled and will not be applied, as <code>visibility-worker cancel</code> does; running and finished jobs are left alone."
     }
 }

@@ -126,8 +126,10 @@ extension ConsolePages {
 
     /// The bulk action's confirmation: how many jobs it would touch, and a button saying so.
     static func confirmPage(action: ConsoleAction, filter: ConsoleJobFilter, count: Int, limit: Int, context: Context) -> String {
-        let described = fields(of: filter).compactMap { name, value in value.map { "\(name) = \(HTML.escape($0))" } }
-            .joined(separator: ", ")
+        let labels = ["state": "state", "code": "error code", "id": "job id", "key": "idempotency key", "okey": "ordering key"]
+        let described = fields(of: filter).compactMap { name, value in
+            value.map { "\(labels[name] ?? name) <strong>\(HTML.escape($0))</strong>" }
+        }.joined(separator: ", ")
         let back = "/jobs" + HTML.query(fields(of: filter))
         guard count > 0 else {
             return layout(title: "Nothing to \(action.verb)", section: "Jobs", context: context, body: """
