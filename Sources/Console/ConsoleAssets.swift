@@ -37,6 +37,7 @@ enum ConsoleAssets {
         td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
         td.text { max-width: 260px; overflow-wrap: anywhere; }
         table.details th { width: 170px; }
+        table.workers td:not(:last-child) { white-space: nowrap; }
         .pill { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; background: #e5e7eb; }
         .pill.state-pending { background: #dbeafe; color: #1e40af; } .pill.state-running { background: #ede9fe; color: #5b21b6; }
         .pill.state-succeeded, .pill.outcome-succeeded { background: #dcfce7; color: #166534; }

@@ -18,6 +18,9 @@ public struct ConsoleOptions: Sendable {
     public var bulkLimit = 100_000
     /// Attempts a retried job gets anew, as `retry --attempts`.
     public var retryAttempts: Int32 = 10
+    /// The overview counts a state exactly while the table statistics expect at most
+    /// this many rows in it, and shows the estimate (marked "≈") above that.
+    public var exactCountLimit = 100_000
     /// Database connections serving pages (each on its own thread).
     public var connections = 2
 

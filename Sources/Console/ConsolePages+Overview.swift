@@ -15,14 +15,16 @@ extension ConsolePages {
     static func overviewFragment(_ overview: ConsoleOverview) -> String {
         let stateCards = QueueStats.states.map { state in
             let count = overview.countsByState[state] ?? 0
+            let estimated = overview.estimatedStates.contains(state)
             var note = ""
             if state == "pending" {
                 note = overview.scheduledPending > 0 ? "\(HTML.number(overview.scheduledPending)) not due yet" : "all due"
             }
+            if estimated { note = "estimate from table statistics" }
             return """
                 <a class="card state-\(state)" href="/jobs?state=\(state)">
                 <span class="label">\(state)</span>
-                <span class="count" id="count-\(state)" data-count="\(count)">\(HTML.number(count))</span>
+                <span class="count" id="count-\(state)" data-count="\(count)"\(estimated ? " data-estimated=\"true\" title=\"too many to count on every refresh\"" : "")>\(estimated ? "≈ " : "")\(HTML.number(count))</span>
                 <span class="note">\(note)</span>
                 </a>
                 """
@@ -88,7 +90,7 @@ extension ConsolePages {
         }.joined(separator: "\n")
         return """
             <div class="panel"><h2>Live workers <span class="muted">(\(workers.count))</span></h2>
-            <table><thead><tr><th>worker</th><th>host</th><th class="num">pid</th><th class="num">calls in flight</th>
+            <table class="workers"><thead><tr><th>worker</th><th>host</th><th class="num">pid</th><th class="num">calls in flight</th>
             <th class="num">heartbeat</th><th>calls</th></tr></thead>
             <tbody>\(rows)</tbody></table></div>
             """

@@ -9,8 +9,11 @@ public struct ConsoleOverview: Sendable, Equatable {
         public var activity: QueueStats.Activity
     }
 
-    /// Exact counts for every state, zero included.
+    /// Every state, zero included: exact, except the states in `estimatedStates`.
     public var countsByState: [String: Int]
+    /// States too big to count on every refresh: their count is the planner's
+    /// estimate (table statistics), shown as such.
+    public var estimatedStates: Set<String>
     /// Pending jobs whose `run_at` is still in the future.
     public var scheduledPending: Int
     /// How long the longest-waiting due job has waited; `nil` when none is due.

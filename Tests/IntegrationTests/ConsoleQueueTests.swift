@@ -69,6 +69,17 @@ final class ConsoleQueueTests: DatabaseTestCase {
         XCTAssertNotNil(overview.oldestDueAgeSeconds)
     }
 
+    func testStatesBiggerThanTheLimitShowTheStatisticsEstimate() throws {
+        try seed()
+        try connection.query("ANALYZE visibility_grant_jobs")
+        try connection.query("UPDATE visibility_grant_jobs SET state = 'cancelled' WHERE id = 1")
+        let overview = try queue.consoleOverview(exactCountLimit: 20)
+        XCTAssertEqual(overview.estimatedStates, ["pending"], "only pending holds more than 20 jobs")
+        let pendingAtAnalyze = try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'pending'") + 1
+        XCTAssertEqual(overview.countsByState["pending"], pendingAtAnalyze, "the estimate is as of the last ANALYZE")
+        XCTAssertEqual(overview.countsByState["cancelled"], 1, "small states are counted exactly")
+    }
+
     func testBulkActionsTouchOnlyTheJobsTheirCommandWould() throws {
         try seed()
         let batch = ConsoleJobFilter(orderingKey: "batch-a")
