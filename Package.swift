@@ -123,11 +123,24 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // `console`: the operator console in the browser, reading through GrantQueue.
+        .target(
+            name: "Console",
+            dependencies: [
+                "GrantQueue",
+                "HTTPServerSupport",
+                "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // The command line, kept thin: parsing flags and printing results.
         .executableTarget(
             name: "visibility-worker",
             dependencies: [
                 "CBuildInfo",
+                "Console",
                 "GrantQueue",
                 "GrantWorker",
                 "DingTalk",

@@ -62,18 +62,8 @@ extension GrantQueue {
             if let age = try row.decode(3, as: Double?.self) { oldest = max(oldest ?? age, age) }
             try unexplained.add(row, from: 4)
         }
-        let codes = try connection.query(Self.countErrorCodes).map { row in
-            QueueStats.ErrorCodeCount(code: try row.decode(0), state: try row.decode(1), count: try row.decode(2))
-        }
-        let workers = try connection.query(Self.listLiveWorkers, [liveWithin.seconds]).map { row in
-            QueueStats.Worker(
-                id: try row.decode(0), host: try row.decode(1), pid: try row.decode(2),
-                startedAt: try row.decode(3), heartbeatAgeSeconds: try row.decode(4), inFlight: try row.decode(5),
-                pauseReason: try row.decode(6), pausedUntil: try row.decode(7), pausedSince: try row.decode(8),
-                version: try row.decode(9),
-                appsWithoutSecret: try row.decode(10, as: [String]?.self) ?? []
-            )
-        }
+        let codes = try errorCodeCounts()
+        let workers = try liveWorkers(liveWithin: liveWithin)
         var lastMinute = QueueStats.Activity()
         var lastHour = QueueStats.Activity()
         if let row = try connection.query(Self.recentActivity).first {
@@ -85,5 +75,25 @@ extension GrantQueue {
             lastMinute: lastMinute, lastHour: lastHour, errorCodes: codes, workers: workers,
             unexplainedRows: unexplained, apps: try apps()
         )
+    }
+
+    /// `last_error_code` of unfinished and failed jobs, by state, most frequent first.
+    func errorCodeCounts() throws -> [QueueStats.ErrorCodeCount] {
+        try connection.query(Self.countErrorCodes).map { row in
+            QueueStats.ErrorCodeCount(code: try row.decode(0), state: try row.decode(1), count: try row.decode(2))
+        }
+    }
+
+    /// Workers whose heartbeat is more recent than `liveWithin`.
+    func liveWorkers(liveWithin: Duration) throws -> [QueueStats.Worker] {
+        try connection.query(Self.listLiveWorkers, [liveWithin.seconds]).map { row in
+            QueueStats.Worker(
+                id: try row.decode(0), host: try row.decode(1), pid: try row.decode(2),
+                startedAt: try row.decode(3), heartbeatAgeSeconds: try row.decode(4), inFlight: try row.decode(5),
+                pauseReason: try row.decode(6), pausedUntil: try row.decode(7), pausedSince: try row.decode(8),
+                version: try row.decode(9),
+                appsWithoutSecret: try row.decode(10, as: [String]?.self) ?? []
+            )
+        }
     }
 }

@@ -19,7 +19,7 @@ struct VisibilityWorker: AsyncParsableCommand {
         version: BuildVersion.description,
         subcommands: [
             MigrateCommand.self, EnqueueCommand.self, StatusCommand.self, RunCommand.self, RetryCommand.self, CancelCommand.self,
-            PruneCommand.self, ApplyCommand.self, AppsCommand.self, WaitCommand.self, FakeDingTalkCommand.self,
+            PruneCommand.self, ApplyCommand.self, AppsCommand.self, WaitCommand.self, FakeDingTalkCommand.self, ConsoleCommand.self,
         ]
     )
 }

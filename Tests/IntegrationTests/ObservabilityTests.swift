@@ -100,6 +100,71 @@ final class ObservabilityTests: DatabaseTestCase {
         for worker in workers { XCTAssertEqual(try worker.stop().status, 0) }
     }
 
+    /// Every series docs/grafana-dashboard.json queries exists in a real scrape of a worker that
+    /// has succeeded, failed and retried jobs (series from Prometheus itself are named apart), and
+    /// every alert rule of docs/OPERATIONS.md has its panel.
+    func testTheGrafanaDashboardQueriesOnlySeriesAWorkerServes() async throws {
+        let docs = TestEnvironment.packageRoot.appendingPathComponent("docs")
+        let dashboard = try XCTUnwrap(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: docs.appendingPathComponent("grafana-dashboard.json"))) as? [String: Any])
+        let panels = try XCTUnwrap(dashboard["panels"] as? [[String: Any]])
+        let annotations = ((dashboard["annotations"] as? [String: Any])?["list"] as? [[String: Any]]) ?? []
+        let expressions = panels.flatMap { ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String } }
+            + annotations.compactMap { $0["expr"] as? String }
+        XCTAssertGreaterThan(expressions.count, 10)
+        let names = Set(try expressions.flatMap(metricNames(inPromQL:)))
+        // Series that Prometheus (or a blackbox exporter) makes, not the worker.
+        let fromPrometheus: Set<String> = ["up", "probe_success", "ALERTS"]
+
+        let server = try await startFake { $0.faults.systemBusy = 0.2 }
+        try insertJobs(60)
+        try connection.query("UPDATE visibility_grant_jobs SET to_corp_ids = ARRAY['not-a-corp'] WHERE id % 10 = 0")
+        let worker = try startWorker(["run", "--metrics-port", "0", "--log-format", "json", "--backoff-base", "50ms",
+                                      "--backoff-max", "100ms"], environment: try workerEnvironment(server))
+        let url = try metricsURL(of: worker)
+        try waitUntil(timeout: .seconds(60), "every job to finish") {
+            try count("SELECT count(*) FROM visibility_grant_jobs WHERE state IN ('succeeded', 'failed')") == 60
+        }
+        var served: Set<String> = []
+        try await waitUntil(timeout: .seconds(10), "the scrape to show failures and retries") {
+            let samples = try parsePrometheusText(String(decoding: try await get(url).body, as: UTF8.self))
+            served = Set(samples.keys.map { String($0.prefix { $0 != "{" }) })
+            return served.contains("visibility_jobs_failed_total") && served.contains("visibility_jobs_retried_total")
+        }
+        XCTAssertEqual(try worker.stop().status, 0)
+        for name in names.sorted() where !fromPrometheus.contains(name) {
+            XCTAssertTrue(served.contains(name), "the dashboard queries \(name), which no worker serves")
+        }
+        XCTAssertTrue(names.contains("visibility_queue_depth") && names.contains("visibility_api_call_duration_seconds_bucket"),
+                      "\(names)")
+
+        let operations = try String(contentsOf: docs.appendingPathComponent("OPERATIONS.md"), encoding: .utf8)
+        let alerts = operations.matches(of: try Regex(#"- alert: (\w+)"#)).compactMap { $0.output[1].substring.map(String.init) }
+        XCTAssertFalse(alerts.isEmpty)
+        let titles = panels.compactMap { $0["title"] as? String }
+        for alert in alerts {
+            XCTAssertTrue(titles.contains { $0.hasPrefix(alert + ":") }, "no dashboard panel for alert \(alert)")
+        }
+    }
+
+    /// The series names a PromQL expression reads: what is left once strings, label
+    /// matchers, ranges, grouping clauses, functions and keywords are taken out.
+    private func metricNames(inPromQL expression: String) throws -> [String] {
+        var text = expression
+        for pattern in [#""[^"]*""#, #"\{[^}]*\}"#, #"\[[^\]]*\]"#,
+                        #"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)"#] {
+            text = text.replacing(try Regex(pattern), with: " ")
+        }
+        let keywords: Set<String> = ["and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring"]
+        return text.matches(of: try Regex(#"[a-zA-Z_][a-zA-Z0-9_:]*"#)).compactMap { match in
+            let name = String(text[match.range])
+            // A name directly before "(" is a function.
+            let after = text[match.range.upperBound...].drop { $0 == " " }
+            guard !keywords.contains(name), after.first != "(" else { return nil }
+            return name
+        }
+    }
+
     func testJSONLogsParseAndCarryNoSecret() async throws {
         let server = try await startFake { $0.tokenTTL = .seconds(2) }
         try insertJobs(50)

@@ -1,0 +1,98 @@
+import Foundation
+import GrantQueue
+
+extension ConsolePages {
+    static func overviewPage(_ overview: ConsoleOverview, liveUpdates: String, context: Context) -> String {
+        layout(title: "Overview", section: "Overview", context: context, body: """
+            <div class="heading"><h1>Overview</h1><span id="live-status" class="muted">\(HTML.escape(liveUpdates))</span></div>
+            <section id="overview" data-live="/overview">
+            \(overviewFragment(overview))
+            </section>
+            """)
+    }
+
+    /// The part of the overview that live updates replace.
+    static func overviewFragment(_ overview: ConsoleOverview) -> String {
+        let stateCards = QueueStats.states.map { state in
+            let count = overview.countsByState[state] ?? 0
+            let estimated = overview.estimatedStates.contains(state)
+            var note = ""
+            if state == "pending" {
+                note = overview.scheduledPending > 0 ? "\(HTML.number(overview.scheduledPending)) not due yet" : "all due"
+            }
+            if estimated { note = "estimate from table statistics" }
+            return """
+                <a class="card state-\(state)" href="/jobs?state=\(state)">
+                <span class="label">\(state)</span>
+                <span class="count" id="count-\(state)" data-count="\(count)"\(estimated ? " data-estimated=\"true\" title=\"too many to count on every refresh\"" : "")>\(estimated ? "≈ " : "")\(HTML.number(count))</span>
+                <span class="note">\(note)</span>
+                </a>
+                """
+        }.joined(separator: "\n")
+        let oldest = overview.oldestDueAgeSeconds.map { "The oldest due job has waited <strong id=\"oldest-due\">\(HTML.age($0))</strong>." }
+            ?? "<span id=\"oldest-due\">No job is waiting: every pending job is scheduled for later.</span>"
+        let total = overview.minutes.reduce(into: QueueStats.Activity()) { sum, minute in
+            sum.succeeded += minute.activity.succeeded
+            sum.failed += minute.activity.failed
+            sum.retried += minute.activity.retried
+        }
+        return """
+            <div class="cards">\(stateCards)</div>
+            <p class="muted">\(oldest) Updated \(HTML.time(Date())).</p>
+            <div class="panel">
+            <h2>Attempts per minute, last hour</h2>
+            <p class="legend"><span class="key succeeded"></span>succeeded \(HTML.number(total.succeeded))
+            <span class="key retried"></span>retried \(HTML.number(total.retried))
+            <span class="key failed"></span>failed \(HTML.number(total.failed))</p>
+            \(ActivityChart.svg(overview.minutes))
+            </div>
+            <div class="columns">
+            \(errorCodeTable(overview.errorCodes, terminal: true))
+            \(errorCodeTable(overview.errorCodes, terminal: false))
+            </div>
+            \(workerTable(overview.workers))
+            """
+    }
+
+    private static func errorCodeTable(_ codes: [QueueStats.ErrorCodeCount], terminal: Bool) -> String {
+        let entries = codes.filter { $0.terminal == terminal }
+        let title = terminal ? "Terminal errors <span class=\"muted\">(jobs failed)</span>"
+            : "Retrying errors <span class=\"muted\">(jobs waiting for another try)</span>"
+        guard !entries.isEmpty else {
+            return "<div class=\"panel\"><h2>\(title)</h2><p class=\"muted\">None.</p></div>"
+        }
+        let rows = entries.map { entry in
+            let href = "/jobs" + HTML.query([("state", entry.state), ("code", entry.code)])
+            return "<tr><td><a href=\"\(HTML.escape(href))\"><code>\(HTML.escape(entry.code))</code></a></td>"
+                + "<td>\(HTML.escape(entry.state))</td><td class=\"num\">\(HTML.number(entry.count))</td></tr>"
+        }.joined(separator: "\n")
+        return """
+            <div class="panel"><h2>\(title)</h2>
+            <table><thead><tr><th>code</th><th>state</th><th class="num">jobs</th></tr></thead>
+            <tbody>\(rows)</tbody></table></div>
+            """
+    }
+
+    private static func workerTable(_ workers: [QueueStats.Worker]) -> String {
+        guard !workers.isEmpty else {
+            return "<div class=\"panel\"><h2>Live workers</h2><p class=\"muted\">No worker has sent a heartbeat in the last minute.</p></div>"
+        }
+        let rows = workers.map { worker in
+            var pause = "<span class=\"ok\">calling</span>"
+            if let reason = worker.pauseReason {
+                let since = worker.pausedSince.map { " since \(HTML.time($0))" } ?? ""
+                let until = worker.pausedUntil.map { " until \(HTML.time($0))" } ?? ""
+                pause = "<span class=\"warn\">paused</span>\(since)\(until): \(HTML.escape(reason))"
+            }
+            return "<tr><td><code>\(HTML.escape(worker.id))</code></td><td>\(HTML.escape(worker.host))</td>"
+                + "<td class=\"num\">\(worker.pid)</td><td class=\"num\">\(worker.inFlight)</td>"
+                + "<td class=\"num\">\(HTML.age(worker.heartbeatAgeSeconds)) ago</td><td>\(pause)</td></tr>"
+        }.joined(separator: "\n")
+        return """
+            <div class="panel"><h2>Live workers <span class="muted">(\(workers.count))</span></h2>
+            <table class="workers"><thead><tr><th>worker</th><th>host</th><th class="num">pid</th><th class="num">calls in flight</th>
+            <th class="num">heartbeat</th><th>calls</th></tr></thead>
+            <tbody>\(rows)</tbody></table></div>
+            """
+    }
+}
