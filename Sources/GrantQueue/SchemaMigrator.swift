@@ -73,6 +73,8 @@ public struct SchemaMigrator {
         """
     static let readApplied = "SELECT name, checksum FROM visibility_schema_migrations WHERE version = $1"
     static let takeLock = "SELECT pg_advisory_xact_lock($1)"
+    static let tryRunLock = "SELECT pg_try_advisory_lock($1)"
+    static let releaseRunLock = "SELECT pg_advisory_unlock($1)"
     static let recordMigration = "INSERT INTO visibility_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)"
 
     /// The newest migration in `sql/` that this build's SQL relies on. A test keeps it
@@ -166,6 +168,23 @@ public struct SchemaMigrator {
     /// Applies what is pending, each file in its own transaction; returns the names applied.
     @discardableResult
     public func migrate(_ connection: PostgresConnection) throws -> [String] {
+        // Statements after a file's commit (CREATE INDEX CONCURRENTLY, VALIDATE) run outside
+        // the file's lock: with a session of its own, one migrator runs at a time, whole, so
+        // another cannot start the next file meanwhile (and deadlock with them). Behind a
+        // transaction pooler only the per-file lock holds: run `migrate` from one host there.
+        // The lock is tried, not waited for: a statement waiting on it would keep a snapshot
+        // open, and the other migrator's CREATE INDEX CONCURRENTLY waits for every such
+        // snapshot to end, so each would wait for the other. Between tries nothing is open.
+        let wholeRunLock = connection.configuration.poolMode == .session
+        var saidWaiting = false
+        while wholeRunLock, try connection.query(Self.tryRunLock, [Self.advisoryLockKey]).first?.decode(0, as: Bool.self) != true {
+            if !saidWaiting {
+                logger.info("another migrate is running; waiting for it to finish")
+                saidWaiting = true
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        defer { if wholeRunLock { _ = try? connection.query(Self.releaseRunLock, [Self.advisoryLockKey]) } }
         var appliedNow: [String] = []
         for migration in migrations {
             let applied = try connection.transaction { connection -> Bool in

@@ -32,6 +32,8 @@ struct WorkerMetrics: Sendable {
     /// 1 while the app's calls are paused (for the fleet or here), and 1 while this
     /// worker has no secret for it (its jobs are left to other workers).
     func app(_ app: String, paused: Bool, withoutSecret: Bool) {
+        // Made here, so each app's throttle series is scraped (at 0) before its first throttle.
+        _ = Counter(label: "visibility_api_throttled_total", dimensions: [("app", app)])
         Gauge(label: "visibility_app_paused", dimensions: [("app", app)]).record(paused ? 1 : 0)
         Gauge(label: "visibility_app_without_secret", dimensions: [("app", app)]).record(withoutSecret ? 1 : 0)
     }
