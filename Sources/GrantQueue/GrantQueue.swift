@@ -43,10 +43,3 @@ extension GrantQueue {
         !(try connection.waitForNotifications(timeout: timeout)).isEmpty
     }
 }
-
-extension SchemaMigrator {
-    /// `checkSchema` on the queue's own connection.
-    public static func checkSchema(_ queue: GrantQueue) throws {
-        try checkSchema(queue.connection)
-    }
-}

@@ -53,7 +53,7 @@ public struct NewGrantJob: Sendable, Equatable {
         if toCorpIds.contains("") {
             problems.append("to_corp_ids must not contain empty strings [to_corp_ids_must_not_contain_empty_strings]")
         }
-        if optUserId.trimmingCharacters(in: .whitespaces).isEmpty {
+        if optUserId.trimmingSpaces().isEmpty {
             problems.append("opt_user_id must not be blank [opt_user_id_must_not_be_blank]")
         }
         let unknownFields = fields.filter { !Self.allowedFields.contains($0) }

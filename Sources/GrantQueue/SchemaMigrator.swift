@@ -251,3 +251,10 @@ extension SchemaMigrator {
             "cannot find the sql/ migrations folder; pass --migrations-dir or set VISIBILITY_WORKER_MIGRATIONS_DIR")
     }
 }
+
+extension SchemaMigrator {
+    /// `checkSchema` on the queue's own connection.
+    public static func checkSchema(_ queue: GrantQueue) throws {
+        try checkSchema(queue.connection)
+    }
+}
