@@ -24,6 +24,7 @@ public enum GrantJobFile {
     /// The columns a file may carry (names as in the table).
     public static let columns = [
         "to_corp_ids", "opt_user_id", "fields", "idempotency_key", "ordering_key", "priority", "run_at", "max_attempts",
+        "app",
     ]
 
     public struct LineError: Sendable, Equatable, CustomStringConvertible {
@@ -112,7 +113,8 @@ public enum GrantJobFile {
             return .success(try makeJob(
                 toCorpIds: corpIDs, optUserId: userID, fields: try strings("fields") ?? [],
                 idempotencyKey: try string("idempotency_key"), orderingKey: try string("ordering_key"),
-                priority: try integer("priority"), runAt: try string("run_at"), maxAttempts: try integer("max_attempts")))
+                priority: try integer("priority"), runAt: try string("run_at"), maxAttempts: try integer("max_attempts"),
+                app: try string("app")))
         } catch {
             return .failure(error)
         }
@@ -140,7 +142,8 @@ public enum GrantJobFile {
             return .success(try makeJob(
                 toCorpIds: list("to_corp_ids"), optUserId: userID, fields: list("fields"),
                 idempotencyKey: cell("idempotency_key"), orderingKey: cell("ordering_key"),
-                priority: try integer("priority"), runAt: cell("run_at"), maxAttempts: try integer("max_attempts")))
+                priority: try integer("priority"), runAt: cell("run_at"), maxAttempts: try integer("max_attempts"),
+                app: cell("app")))
         } catch {
             return .failure(error)
         }
@@ -148,10 +151,10 @@ public enum GrantJobFile {
 
     static func makeJob(
         toCorpIds: [String], optUserId: String, fields: [String], idempotencyKey: String?, orderingKey: String?,
-        priority: Int?, runAt: String?, maxAttempts: Int?
+        priority: Int?, runAt: String?, maxAttempts: Int?, app: String?
     ) throws(FieldError) -> NewGrantJob {
         var job = NewGrantJob(toCorpIds: toCorpIds, optUserId: optUserId, fields: fields,
-                              idempotencyKey: idempotencyKey, orderingKey: orderingKey)
+                              idempotencyKey: idempotencyKey, orderingKey: orderingKey, app: app ?? GrantApp.defaultName)
         if let priority {
             guard let value = Int16(exactly: priority) else { throw FieldError(NewGrantJob.priorityProblem(priority)) }
             job.priority = value

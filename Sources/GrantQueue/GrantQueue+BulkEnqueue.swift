@@ -7,7 +7,7 @@ extension GrantQueue {
     static let createStagingTable = """
         CREATE TEMP TABLE visibility_grant_jobs_incoming (
             line int, to_corp_ids text[], opt_user_id text, fields text[], idempotency_key text,
-            ordering_key text, priority smallint, run_at timestamptz, max_attempts int
+            ordering_key text, priority smallint, run_at timestamptz, max_attempts int, app text
         ) ON COMMIT DROP
         """
 
@@ -16,7 +16,7 @@ extension GrantQueue {
 
     static let copyIntoStaging = """
         COPY visibility_grant_jobs_incoming
-            (line, to_corp_ids, opt_user_id, fields, idempotency_key, ordering_key, priority, run_at, max_attempts)
+            (line, to_corp_ids, opt_user_id, fields, idempotency_key, ordering_key, priority, run_at, max_attempts, app)
         FROM STDIN
         """
 
@@ -36,11 +36,22 @@ extension GrantQueue {
         SELECT line, first_line, count(*) OVER () FROM numbered WHERE line <> first_line ORDER BY line LIMIT $1
         """
 
+    /// Lines naming an app `visibility_apps` does not have, the first `$1` of them,
+    /// with how many there are in all: reported by line, as a bad value is, rather
+    /// than as one foreign key error for the whole file.
+    static let findUnknownApps = """
+        SELECT i.line, i.app, count(*) OVER ()
+        FROM visibility_grant_jobs_incoming AS i
+        WHERE NOT EXISTS (SELECT 1 FROM visibility_apps AS a WHERE a.name = i.app)
+        ORDER BY i.line
+        LIMIT $1
+        """
+
     static let moveFromStaging = """
         INSERT INTO visibility_grant_jobs
-            (to_corp_ids, opt_user_id, fields, idempotency_key, ordering_key, priority, run_at, max_attempts)
+            (to_corp_ids, opt_user_id, fields, idempotency_key, ordering_key, priority, run_at, max_attempts, app)
         SELECT to_corp_ids, opt_user_id, fields, idempotency_key, ordering_key, priority,
-               coalesce(run_at, now()), max_attempts
+               coalesce(run_at, now()), max_attempts, app
         FROM visibility_grant_jobs_incoming
         ORDER BY line
         ON CONFLICT (idempotency_key) DO NOTHING
@@ -102,6 +113,7 @@ extension GrantQueue {
                 if let readFailure { throw readFailure }
                 progress(submitted)
                 if badLines > 0 { throw GrantJobFile.InvalidFile(errors: errors, badLineCount: badLines) }
+                try Self.refuseUnknownApps(connection, maxErrors: maxErrors)
                 var result = BulkEnqueueResult(submitted: submitted, inserted: 0)
                 for row in try connection.query(Self.findRepeatedKeys, [maxErrors]) {
                     result.repeatedKeys.append(RepeatedKey(line: try row.decode(0), firstLine: try row.decode(1)))
@@ -113,11 +125,24 @@ extension GrantQueue {
         } }
     }
 
+    private static func refuseUnknownApps(_ connection: PostgresConnection, maxErrors: Int) throws {
+        var errors: [GrantJobFile.LineError] = []
+        var count = 0
+        for row in try connection.query(findUnknownApps, [maxErrors]) {
+            let app: String = try row.decode(1)
+            errors.append(GrantJobFile.LineError(
+                line: try row.decode(0),
+                message: "app \"\(app)\" is not in visibility_apps (add it with `visibility-worker apps add`) [app_must_name_a_row_of_visibility_apps]"))
+            count = try row.decode(2)
+        }
+        if count > 0 { throw GrantJobFile.InvalidFile(errors: errors, badLineCount: count) }
+    }
+
     /// One row of the staging table in COPY's column order.
     static func stagingRow(line: Int, _ job: NewGrantJob) -> [String?] {
         [
             String(line), job.toCorpIds.postgresText, job.optUserId, job.fields.postgresText, job.idempotencyKey,
-            job.orderingKey, String(job.priority), job.runAt?.postgresText, String(job.maxAttempts),
+            job.orderingKey, String(job.priority), job.runAt?.postgresText, String(job.maxAttempts), job.app,
         ]
     }
 }

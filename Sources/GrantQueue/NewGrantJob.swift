@@ -25,11 +25,13 @@ public struct NewGrantJob: Sendable, Equatable {
     /// `nil`: as soon as possible (the database's `now()`).
     public var runAt: Date?
     public var maxAttempts: Int32
+    /// The DingTalk app whose credentials and quota apply (a row of `visibility_apps`).
+    public var app: String
 
     public init(
         toCorpIds: [String], optUserId: String, fields: [String] = [], idempotencyKey: String? = nil,
         orderingKey: String? = nil, priority: Int16 = 0, runAt: Date? = nil,
-        maxAttempts: Int32 = NewGrantJob.defaultMaxAttempts
+        maxAttempts: Int32 = NewGrantJob.defaultMaxAttempts, app: String = GrantApp.defaultName
     ) {
         self.toCorpIds = toCorpIds
         self.optUserId = optUserId
@@ -39,6 +41,7 @@ public struct NewGrantJob: Sendable, Equatable {
         self.priority = priority
         self.runAt = runAt
         self.maxAttempts = maxAttempts
+        self.app = app
     }
 
     /// The rules the table's CHECK constraints enforce, checked before anything is

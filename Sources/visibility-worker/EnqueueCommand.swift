@@ -17,7 +17,7 @@ struct EnqueueCommand: ParsableCommand {
 
             CSV needs a header naming its columns (to_corp_ids and opt_user_id at
             least; also fields, idempotency_key, ordering_key, priority, run_at,
-            max_attempts); list cells separate values with | or a comma. JSON Lines
+            max_attempts, app); list cells separate values with | or a comma. JSON Lines
             takes one object per line with the same keys.
 
             Examples:
@@ -54,6 +54,9 @@ struct EnqueueCommand: ParsableCommand {
     @Option(help: "Attempts before the job fails.")
     var maxAttempts: Int32 = NewGrantJob.defaultMaxAttempts
 
+    @Option(help: "The DingTalk app (a name from `apps list`) whose credentials apply. (default: default)")
+    var app: String = GrantApp.defaultName
+
     @Option(help: "Read jobs from this file ('-' for standard input).")
     var file: String?
 
@@ -81,7 +84,7 @@ struct EnqueueCommand: ParsableCommand {
         }
         var job = NewGrantJob(
             toCorpIds: corpIDs, optUserId: optUserID ?? "", fields: fields, idempotencyKey: idempotencyKey,
-            orderingKey: orderingKey, priority: priority, maxAttempts: maxAttempts
+            orderingKey: orderingKey, priority: priority, maxAttempts: maxAttempts, app: app
         )
         job.runAt = try runAt.map { try Settings.timestamp($0, flag: "--run-at") }
         let problems = job.problems()

@@ -95,6 +95,38 @@ final class EnqueueTests: DatabaseTestCase {
         XCTAssertEqual(try count(), 0)
     }
 
+    /// Jobs name their app from a flag or a file column; an app the table does not
+    /// have is refused by name, for a file by line, and nothing goes in.
+    func testCLIEnqueuesIntoANamedAppAndRefusesAnUnknownOne() throws {
+        let environment = try databaseEnvironment()
+        try connection.query("INSERT INTO visibility_apps (name, app_key) VALUES ('org-b', 'key-b')")
+        let one = try runWorker(["enqueue", "--corp-id", "ding1", "--opt-user-id", "u1", "--app", "org-b"], environment: environment)
+        XCTAssertEqual(one.status, 0, one.stderr)
+        let unknown = try runWorker(["enqueue", "--corp-id", "ding1", "--opt-user-id", "u1", "--app", "org-typo"], environment: environment)
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.stderr.contains("app_must_name_a_row_of_visibility_apps"), unknown.stderr)
+
+        let lines = [
+            #"{"to_corp_ids":["ding2"],"opt_user_id":"u2","app":"org-b"}"#,
+            #"{"to_corp_ids":["ding3"],"opt_user_id":"u3"}"#,
+            #"{"to_corp_ids":["ding4"],"opt_user_id":"u4","app":"org-typo"}"#,
+            #"{"to_corp_ids":["ding5"],"opt_user_id":"u5","app":"org-typo"}"#,
+        ]
+        let bad = try runWorker(["enqueue", "--file", "-", "--format", "jsonl"], environment: environment,
+                                stdin: Data(lines.joined(separator: "\n").utf8))
+        XCTAssertNotEqual(bad.status, 0)
+        for expected in ["2 bad lines; nothing was inserted", #"line 3: app "org-typo" is not in visibility_apps"#, "line 4:",
+                         "app_must_name_a_row_of_visibility_apps"] {
+            XCTAssertTrue(bad.stderr.contains(expected), "missing \(expected):\n\(bad.stderr)")
+        }
+        let good = try runWorker(["enqueue", "--file", "-", "--format", "csv"], environment: environment,
+                                 stdin: Data("to_corp_ids,opt_user_id,app\nding6,u6,org-b\nding7,u7,\n".utf8))
+        XCTAssertEqual(good.status, 0, good.stderr)
+        let apps = try connection.query("SELECT opt_user_id || '=' || app FROM visibility_grant_jobs ORDER BY id")
+            .map { try $0.decode(0, as: String.self) }
+        XCTAssertEqual(apps, ["u1=org-b", "u6=org-b", "u7=default"])
+    }
+
     func testCLIFileLoadsCSVInOneStatement() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vw-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
