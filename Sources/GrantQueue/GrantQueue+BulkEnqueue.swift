@@ -2,13 +2,19 @@ import Foundation
 import Postgres
 
 extension GrantQueue {
-    /// Staging table for bulk loads: COPY cannot say ON CONFLICT, so rows land
-    /// here first and one INSERT … SELECT moves them (one statement, one NOTIFY).
+    /// Staging for bulk loads, one chunk at a time: COPY cannot say ON CONFLICT,
+    /// so a chunk lands here first and one INSERT … SELECT moves it.
     static let createStagingTable = """
         CREATE TEMP TABLE visibility_grant_jobs_incoming (
             line int, to_corp_ids text[], opt_user_id text, fields text[], idempotency_key text,
             ordering_key text, priority smallint, run_at timestamptz, max_attempts int, app text
         ) ON COMMIT DROP
+        """
+
+    /// Every staged line's idempotency key, to name the lines that repeat an
+    /// earlier line's key once the whole input is in.
+    static let createStagedKeysTable = """
+        CREATE TEMP TABLE visibility_grant_jobs_incoming_keys (line int, idempotency_key text) ON COMMIT DROP
         """
 
     /// Room for the sort and hash below, for this transaction only (so also behind a transaction pooler).
@@ -18,22 +24,6 @@ extension GrantQueue {
         COPY visibility_grant_jobs_incoming
             (line, to_corp_ids, opt_user_id, fields, idempotency_key, ordering_key, priority, run_at, max_attempts, app)
         FROM STDIN
-        """
-
-    /// Lines whose idempotency key an earlier line used, the first `$1` of them, with
-    /// how many there are in all. The hash over the keys finds the few repeated ones;
-    /// only their rows are then sorted.
-    static let findRepeatedKeys = """
-        WITH repeated AS (
-            SELECT idempotency_key FROM visibility_grant_jobs_incoming
-            WHERE idempotency_key IS NOT NULL
-            GROUP BY idempotency_key HAVING count(*) > 1
-        ),
-        numbered AS (
-            SELECT i.line, min(i.line) OVER (PARTITION BY i.idempotency_key) AS first_line
-            FROM visibility_grant_jobs_incoming AS i JOIN repeated USING (idempotency_key)
-        )
-        SELECT line, first_line, count(*) OVER () FROM numbered WHERE line <> first_line ORDER BY line LIMIT $1
         """
 
     /// Lines naming an app `visibility_apps` does not have, the first `$1` of them,
@@ -47,7 +37,13 @@ extension GrantQueue {
         LIMIT $1
         """
 
+    /// The staged chunk into the table, in line order (ids follow the input, which
+    /// ordering keys rely on), its keys kept aside.
     static let moveFromStaging = """
+        WITH kept_keys AS (
+            INSERT INTO visibility_grant_jobs_incoming_keys (line, idempotency_key)
+            SELECT line, idempotency_key FROM visibility_grant_jobs_incoming WHERE idempotency_key IS NOT NULL
+        )
         INSERT INTO visibility_grant_jobs
             (to_corp_ids, opt_user_id, fields, idempotency_key, ordering_key, priority, run_at, max_attempts, app)
         SELECT to_corp_ids, opt_user_id, fields, idempotency_key, ordering_key, priority,
@@ -57,16 +53,35 @@ extension GrantQueue {
         ON CONFLICT (idempotency_key) DO NOTHING
         """
 
+    static let emptyStaging = "TRUNCATE visibility_grant_jobs_incoming"
+
+    /// Lines whose idempotency key an earlier line used, the first `$1` of them, with
+    /// how many there are in all. The hash over the keys finds the few repeated ones;
+    /// only their rows are then sorted.
+    static let findRepeatedKeys = """
+        WITH repeated AS (
+            SELECT idempotency_key FROM visibility_grant_jobs_incoming_keys
+            GROUP BY idempotency_key HAVING count(*) > 1
+        ),
+        numbered AS (
+            SELECT k.line, min(k.line) OVER (PARTITION BY k.idempotency_key) AS first_line
+            FROM visibility_grant_jobs_incoming_keys AS k JOIN repeated USING (idempotency_key)
+        )
+        SELECT line, first_line, count(*) OVER () FROM numbered WHERE line <> first_line ORDER BY line LIMIT $1
+        """
+
     /// Streams a jobs file into the table in one transaction, in constant memory:
-    /// every line is read once, checked, and sent through COPY as it comes. If any
-    /// line is bad, nothing is inserted and `GrantJobFile.InvalidFile` lists the
-    /// first `maxErrors` bad lines and their count. Rows whose idempotency key is
-    /// taken (in the table, or by an earlier line) are skipped; the result names
-    /// the lines that repeated a key of the same file. `progress` hears the rows and
-    /// bytes read so far, every few thousand rows.
+    /// every line is read once, checked, and sent through COPY in chunks, while the
+    /// next chunk is read on another thread. If any line is bad, nothing is
+    /// inserted and `GrantJobFile.InvalidFile` lists the first `maxErrors` bad lines
+    /// and their count. Rows whose idempotency key is taken (in the table, or by an
+    /// earlier line) are skipped; the result names the lines that repeated a key of
+    /// the same file. `progress` hears the rows and bytes read so far, every chunk.
+    /// The reader is the load's own until this returns.
     public func enqueue(from reader: GrantJobFile.Reader, maxErrors: Int = 100,
                         progress: (_ rows: Int, _ bytes: Int) -> Void = { _, _ in }) throws -> BulkEnqueueResult {
-        try bulkEnqueue(maxErrors: maxErrors, next: reader.next) { progress($0, reader.bytesRead) }
+        try bulkEnqueue(BulkLoadParser(maxErrors: maxErrors, next: reader.next, position: { reader.bytesRead }),
+                        maxErrors: maxErrors, progress: progress)
     }
 
     /// Inserts many jobs in one transaction through COPY: all of them or, on any
@@ -74,68 +89,64 @@ extension GrantQueue {
     /// in `jobs`) are skipped. `progress` hears how many rows were sent so far.
     public func enqueue(contentsOf jobs: [NewGrantJob], progress: (Int) -> Void = { _ in }) throws -> BulkEnqueueResult {
         var remaining = jobs.enumerated().makeIterator()
-        return try bulkEnqueue(maxErrors: 100, next: {
+        let parser = BulkLoadParser(maxErrors: 100, next: {
             remaining.next().map { GrantJobFile.Entry(line: $0.offset + 1, .success($0.element)) }
-        }, progress: progress)
+        }, position: { 0 })
+        return try bulkEnqueue(parser, maxErrors: 100) { rows, _ in progress(rows) }
     }
 
-    private func bulkEnqueue(maxErrors: Int, next: () throws -> GrantJobFile.Entry?,
-                             progress: (Int) -> Void) throws -> BulkEnqueueResult {
-        try withoutActuallyEscaping(next) { next in try withoutActuallyEscaping(progress) { progress in
-            try connection.transaction { connection in
-                try connection.query(Self.bulkWorkMemory)
-                try connection.query(Self.createStagingTable)
-                var submitted = 0
-                var errors: [GrantJobFile.LineError] = []
-                var badLines = 0
-                var readFailure: (any Error)?
-                progress(0)
-                // COPY pulls the rows as it sends them; bad lines are noted and left out.
-                let rows = AnyIterator<[String?]> {
-                    while readFailure == nil {
-                        let entry: GrantJobFile.Entry?
-                        do { entry = try next() } catch { readFailure = error; return nil }
-                        switch entry {
-                        case nil:
-                            return nil
-                        case .bad(let error)?:
-                            badLines += 1
-                            if errors.count < maxErrors { errors.append(error) }
-                        case .job(let line, let job)?:
-                            submitted += 1
-                            if submitted % 5000 == 0 { progress(submitted) }
-                            return Self.stagingRow(line: line, job)
-                        }
-                    }
-                    return nil
+    private func bulkEnqueue(_ parser: BulkLoadParser, maxErrors: Int,
+                             progress: (_ rows: Int, _ bytes: Int) -> Void) throws -> BulkEnqueueResult {
+        try connection.transaction { connection in
+            try connection.query(Self.bulkWorkMemory)
+            try connection.query(Self.createStagingTable)
+            try connection.query(Self.createStagedKeysTable)
+            progress(0, 0)
+            parser.start()
+            defer { parser.stop() }
+            var inserted = 0
+            var appErrors: [GrantJobFile.LineError] = []
+            var unknownAppLines = 0
+            while let chunk = parser.nextChunk() {
+                try connection.copyFrom(Self.copyIntoStaging, encoded: chunk.copyData)
+                unknownAppLines += try Self.noteUnknownApps(connection, into: &appErrors, maxErrors: maxErrors)
+                // Once a line is bad nothing will be kept: read on only to report the rest.
+                if chunk.badLinesSoFar == 0 && unknownAppLines == 0 {
+                    inserted += try connection.query(Self.moveFromStaging).affectedRows
                 }
-                try connection.copyFrom(Self.copyIntoStaging, rows: IteratorSequence(rows))
-                if let readFailure { throw readFailure }
-                progress(submitted)
-                if badLines > 0 { throw GrantJobFile.InvalidFile(errors: errors, badLineCount: badLines) }
-                try Self.refuseUnknownApps(connection, maxErrors: maxErrors)
-                var result = BulkEnqueueResult(submitted: submitted, inserted: 0)
-                for row in try connection.query(Self.findRepeatedKeys, [maxErrors]) {
-                    result.repeatedKeys.append(RepeatedKey(line: try row.decode(0), firstLine: try row.decode(1)))
-                    result.repeatedKeyCount = try row.decode(2)
-                }
-                result.inserted = try connection.query(Self.moveFromStaging).affectedRows
-                return result
+                try connection.query(Self.emptyStaging)
+                progress(chunk.rowsSoFar, chunk.bytesSoFar)
             }
-        } }
+            let summary = parser.summary
+            if let failure = summary.readFailure { throw failure }
+            progress(summary.submitted, summary.bytesRead)
+            if summary.badLines + unknownAppLines > 0 {
+                let first = (summary.errors + appErrors).sorted { $0.line < $1.line }.prefix(maxErrors)
+                throw GrantJobFile.InvalidFile(errors: Array(first), badLineCount: summary.badLines + unknownAppLines)
+            }
+            var result = BulkEnqueueResult(submitted: summary.submitted, inserted: inserted)
+            for row in try connection.query(Self.findRepeatedKeys, [maxErrors]) {
+                result.repeatedKeys.append(RepeatedKey(line: try row.decode(0), firstLine: try row.decode(1)))
+                result.repeatedKeyCount = try row.decode(2)
+            }
+            return result
+        }
     }
 
-    private static func refuseUnknownApps(_ connection: PostgresConnection, maxErrors: Int) throws {
-        var errors: [GrantJobFile.LineError] = []
+    /// Adds the staged chunk's lines that name an unknown app (up to `maxErrors` in
+    /// all) to `errors`; returns how many lines of the chunk do.
+    private static func noteUnknownApps(_ connection: PostgresConnection, into errors: inout [GrantJobFile.LineError],
+                                        maxErrors: Int) throws -> Int {
         var count = 0
         for row in try connection.query(findUnknownApps, [maxErrors]) {
             let app: String = try row.decode(1)
+            count = try row.decode(2)
+            guard errors.count < maxErrors else { continue }
             errors.append(GrantJobFile.LineError(
                 line: try row.decode(0),
                 message: "app \"\(app)\" is not in visibility_apps (add it with `visibility-worker apps add`) [app_must_name_a_row_of_visibility_apps]"))
-            count = try row.decode(2)
         }
-        if count > 0 { throw GrantJobFile.InvalidFile(errors: errors, badLineCount: count) }
+        return count
     }
 
     /// One row of the staging table in COPY's column order.

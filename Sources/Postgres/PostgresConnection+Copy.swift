@@ -6,6 +6,35 @@ extension PostgresConnection {
     /// none (COPY is one statement).
     @discardableResult
     public func copyFrom(_ sql: String, rows: some Sequence<[String?]>) throws -> Int {
+        try beginCopy(sql)
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 20)
+        var failure: PostgresError?
+        for row in rows {
+            guard Self.appendCopyRow(row, to: &buffer) else {
+                failure = PostgresError(kind: .client, message: "a COPY row contains a NUL byte, which PostgreSQL text cannot hold")
+                break
+            }
+            if buffer.count >= 1 << 20 {
+                failure = putCopyData(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+            if failure != nil { break }
+        }
+        if failure == nil { failure = putCopyData(buffer) }
+        return try endCopy(failure)
+    }
+
+    /// Runs `sql`, a `COPY … FROM STDIN`, and sends `encoded`: rows already in
+    /// COPY's text format (see `appendCopyRow`), so that they can be prepared on
+    /// another thread while this connection is busy. Returns the rows copied.
+    @discardableResult
+    public func copyFrom(_ sql: String, encoded: [UInt8]) throws -> Int {
+        try beginCopy(sql)
+        return try endCopy(putCopyData(encoded))
+    }
+
+    private func beginCopy(_ sql: String) throws {
         try ensureUsable()
         guard PQsendQuery(handle, sql) == 1 else { throw connectionError() }
         guard let start = try nextResult(until: waitDeadline()) else { throw connectionError() }
@@ -18,27 +47,19 @@ extension PostgresConnection {
             throw PostgresError(kind: .client, message: "statement did not start COPY FROM STDIN")
         }
         PQclear(start)
+    }
 
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(1 << 20)
-        var failure: PostgresError?
-        func flush() {
-            guard !buffer.isEmpty, failure == nil else { return }
-            let sent = buffer.withUnsafeBufferPointer { bytes in
-                bytes.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32($0.count)) }
-            }
-            if sent != 1 { failure = connectionError() }
-            buffer.removeAll(keepingCapacity: true)
+    private func putCopyData(_ bytes: [UInt8]) -> PostgresError? {
+        guard !bytes.isEmpty else { return nil }
+        let sent = bytes.withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32($0.count)) }
         }
-        for row in rows {
-            guard Self.appendCopyRow(row, to: &buffer) else {
-                failure = PostgresError(kind: .client, message: "a COPY row contains a NUL byte, which PostgreSQL text cannot hold")
-                break
-            }
-            if buffer.count >= 1 << 20 { flush() }
-            if failure != nil { break }
-        }
-        flush()
+        return sent == 1 ? nil : connectionError()
+    }
+
+    /// Ends the COPY (aborting it if `failure` is set) and collects its result.
+    private func endCopy(_ failure: PostgresError?) throws -> Int {
+        var failure = failure
         if PQputCopyEnd(handle, failure == nil ? nil : "client error") != 1, failure == nil {
             failure = connectionError()
         }
@@ -66,7 +87,7 @@ extension PostgresConnection {
     /// COPY text format: tab between columns, newline after the row, `\N` for NULL,
     /// and backslash escapes for the characters that would break that framing.
     /// Returns false for a NUL byte, which no text value can hold.
-    static func appendCopyRow(_ row: [String?], to buffer: inout [UInt8]) -> Bool {
+    public static func appendCopyRow(_ row: [String?], to buffer: inout [UInt8]) -> Bool {
         for (index, cell) in row.enumerated() {
             if index > 0 { buffer.append(UInt8(ascii: "\t")) }
             guard let cell else {

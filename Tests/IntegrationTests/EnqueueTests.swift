@@ -46,6 +46,32 @@ final class EnqueueTests: DatabaseTestCase {
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE opt_user_id = 'u4' AND max_attempts = 10 AND run_at <= now()"), 1)
     }
 
+    /// A load of several chunks: ids follow the input's order across chunks, a key
+    /// repeated chunks apart is named, and a NUL byte is a bad line, by number.
+    func testBulkEnqueueAcrossChunksKeepsInputOrderAndFindsRepeatedKeys() throws {
+        let queue = GrantQueue(connection: connection)
+        var jobs = (1...25_000).map { NewGrantJob(toCorpIds: ["ding\($0)"], optUserId: "u\($0)", idempotencyKey: "k\($0)", orderingKey: "one-key") }
+        jobs[23_999].idempotencyKey = "k5"
+        var seen: [Int] = []
+        let result = try queue.enqueue(contentsOf: jobs) { seen.append($0) }
+        XCTAssertEqual(result.inserted, 24_999)
+        XCTAssertEqual(result.repeatedKeys, [RepeatedKey(line: 24_000, firstLine: 5)])
+        XCTAssertEqual(seen.first, 0)
+        XCTAssertEqual(seen.last, 25_000)
+        XCTAssertGreaterThan(seen.count, 3, "progress every chunk")
+        let outOfOrder = try count("""
+            SELECT count(*) FROM (SELECT opt_user_id, lag(opt_user_id) OVER (ORDER BY id) AS previous FROM visibility_grant_jobs) AS o
+            WHERE substr(opt_user_id, 2)::int < substr(previous, 2)::int
+            """)
+        XCTAssertEqual(outOfOrder, 0, "ids follow the input's order")
+
+        jobs[20_000].optUserId = "nul\u{0}here"
+        XCTAssertThrowsError(try queue.enqueue(contentsOf: jobs)) { error in
+            XCTAssertTrue("\(error)".contains("line 20001: contains a NUL byte"), "\(error)")
+        }
+        XCTAssertEqual(try count(), 24_999, "the failed load left nothing behind")
+    }
+
     func testCLIEnqueuesOneJobFromFlags() throws {
         let environment = try databaseEnvironment()
         let result = try runWorker(["enqueue", "--corp-id", "ding1", "--corp-id", "ding2", "--opt-user-id", "u1",
