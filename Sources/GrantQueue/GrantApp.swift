@@ -21,9 +21,13 @@ public struct GrantApp: Sendable, Equatable, Codable {
     public var probeBy: String?
     /// Jobs of this app that are pending or running.
     public var unfinishedJobs: Int
+    /// The producer logins confined to this app (sql/013_app_producers.sql);
+    /// nil when the reader may not see them (producers may not).
+    public var producerRoles: [String]?
 
     public init(name: String, appKey: String?, globalQPS: Double? = nil, comment: String? = nil, pauseReason: String? = nil,
-                pausedUntil: Date? = nil, pausedSince: Date? = nil, probeBy: String? = nil, unfinishedJobs: Int = 0) {
+                pausedUntil: Date? = nil, pausedSince: Date? = nil, probeBy: String? = nil, unfinishedJobs: Int = 0,
+                producerRoles: [String]? = nil) {
         self.name = name
         self.appKey = appKey
         self.globalQPS = globalQPS
@@ -33,6 +37,7 @@ public struct GrantApp: Sendable, Equatable, Codable {
         self.pausedSince = pausedSince
         self.probeBy = probeBy
         self.unfinishedJobs = unfinishedJobs
+        self.producerRoles = producerRoles
     }
 
     public var isPaused: Bool { pausedUntil != nil }

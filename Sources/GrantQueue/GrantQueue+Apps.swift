@@ -99,12 +99,15 @@ extension GrantQueue {
         sql: "UPDATE visibility_workers SET apps_without_secret = $2 WHERE id = $1"
     )
 
-    /// Every app with its unfinished job count, by name.
+    /// Every app with its unfinished job count and its confined producers, by name.
     public func apps() throws -> [GrantApp] {
-        try connection.query(Self.listApps).map { row in
-            GrantApp(name: try row.decode(0), appKey: try row.decode(1), globalQPS: try row.decode(2), comment: try row.decode(3),
-                     pauseReason: try row.decode(4), pausedUntil: try row.decode(5), pausedSince: try row.decode(6),
-                     probeBy: try row.decode(7), unfinishedJobs: try row.decode(8))
+        let producers = try producerRolesByApp()
+        return try connection.query(Self.listApps).map { row in
+            let name: String = try row.decode(0)
+            return GrantApp(name: name, appKey: try row.decode(1), globalQPS: try row.decode(2), comment: try row.decode(3),
+                            pauseReason: try row.decode(4), pausedUntil: try row.decode(5), pausedSince: try row.decode(6),
+                            probeBy: try row.decode(7), unfinishedJobs: try row.decode(8),
+                            producerRoles: producers.map { $0[name] ?? [] })
         }
     }
 
@@ -140,6 +143,12 @@ extension GrantQueue {
             }
             if all > 0 {
                 throw GrantAppError("\(all) finished job(s) still name the app '\(name)': prune them first")
+            }
+            // Removing the app must not lift a login's last mapping (it would then see every app).
+            let producers = try Self.producerRoles(ofApp: name, on: connection)
+            if !producers.isEmpty {
+                throw GrantAppError("producer role(s) \(producers.joined(separator: ", ")) are confined to the app '\(name)': "
+                    + "revoke them first (apps revoke \(name) ROLE)")
             }
             guard try connection.query(Self.removeApp, [name]).affectedRows == 1 else {
                 throw GrantAppError("no app named '\(name)'")

@@ -31,8 +31,10 @@ extension GrantQueue {
         guard let key = job.idempotencyKey,
             let existing = try connection.query(Self.findByIdempotencyKey, [key]).first
         else {
-            // The conflicting row was deleted between the two statements; unlikely, so say so plainly.
-            throw PostgresError(kind: .client, message: "idempotency key conflict, but no job holds the key any more")
+            // The conflicting row was deleted between the two statements, or belongs to an
+            // app this login is not confined to (idempotency keys are one namespace for all apps).
+            throw PostgresError(kind: .client, message:
+                "idempotency key conflict, but no job this login may read holds the key (deleted since, or another app's)")
         }
         return .duplicate(existingID: try existing.decode(0, as: Int64.self))
     }

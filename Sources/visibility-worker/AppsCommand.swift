@@ -11,13 +11,32 @@ struct AppsCommand: ParsableCommand {
             DINGTALK_APP_KEY or DINGTALK_ACCESS_TOKEN). Workers find an app's secret in
             DINGTALK_APP_SECRETS_DIR, in a file named after its app key.
 
+            `grant` confines a producer login (a member of visibility_producer) to an
+            app: from then on it inserts and reads only the jobs and attempts of the
+            apps it was granted. A producer login granted no app sees every app, as
+            before; grant an app to every producer login to confine them all. Only
+            the schema owner may grant and revoke.
+
             Examples:
               visibility-worker apps add acme --app-key dingacme0001 --global-qps 20 --comment "Acme Ltd"
               visibility-worker apps list
+              visibility-worker apps grant acme hr_sync_acme
+              visibility-worker apps revoke acme hr_sync_acme
               visibility-worker apps remove acme
             """,
-        subcommands: [Add.self, List.self, Remove.self]
+        subcommands: [Add.self, List.self, Remove.self, Grant.self, Revoke.self]
     )
+
+    /// Connects and runs one change, turning a refusal into the command's error message.
+    static func change<T>(_ common: CommonOptions, _ body: (GrantQueue) throws -> T) throws -> T {
+        let logger = try common.makeLogger()
+        let queue = GrantQueue(connection: try common.connect(logger: logger))
+        do {
+            return try body(queue)
+        } catch let error as GrantAppError {
+            throw CommandError(error.description)
+        }
+    }
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register an app (or change one with --replace).")
@@ -71,6 +90,10 @@ struct AppsCommand: ParsableCommand {
                 let state = app.probeBy.map { "probing by \($0)" } ?? "until \(formatter.string(from: until))"
                 lines.append("PAUSED \(app.name) (\(state)): \(reason)")
             }
+            for app in apps {
+                guard let roles = app.producerRoles, !roles.isEmpty else { continue }
+                lines.append("PRODUCERS of \(app.name) (confined to it): \(roles.joined(separator: ", "))")
+            }
             return lines.joined(separator: "\n")
         }
     }
@@ -82,14 +105,47 @@ struct AppsCommand: ParsableCommand {
         @Argument(help: "The app's name.") var name: String
 
         func run() throws {
-            let logger = try common.makeLogger()
-            let queue = GrantQueue(connection: try common.connect(logger: logger))
-            do {
-                try queue.removeApp(name: name)
-            } catch let error as GrantAppError {
-                throw CommandError(error.description)
-            }
+            try AppsCommand.change(common) { try $0.removeApp(name: name) }
             print("app \(name) removed")
+        }
+    }
+
+    /// The two arguments of `grant` and `revoke`.
+    struct AppAndProducer: ParsableArguments {
+        @Argument(help: "The app's name.") var app: String
+        @Argument(help: "The producer login (a member of visibility_producer).") var role: String
+    }
+
+    struct Grant: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Confine a producer login to an app: it inserts and reads only the jobs of the apps it was granted.")
+
+        @OptionGroup var common: CommonOptions
+        @OptionGroup var mapping: AppAndProducer
+
+        func run() throws {
+            let (app, role) = (mapping.app, mapping.role)
+            let added = try AppsCommand.change(common) { try $0.grantApp(app, toProducer: role) }
+            print(added ? "role \(role) confined to app \(app)" : "role \(role) was confined to app \(app) already")
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Lift a producer login's confinement to an app (with no app left, it sees every app again).")
+
+        @OptionGroup var common: CommonOptions
+        @OptionGroup var mapping: AppAndProducer
+
+        func run() throws {
+            let (app, role) = (mapping.app, mapping.role)
+            let remaining = try AppsCommand.change(common) { try $0.revokeApp(app, fromProducer: role) }
+            print("role \(role) no longer confined to app \(app)")
+            if remaining.isEmpty {
+                FileHandle.standardError.write(Data("warning: role \(role) is confined to no app now: it sees and inserts every app's jobs again\n".utf8))
+            } else {
+                print("role \(role) is still confined to: \(remaining.joined(separator: ", "))")
+            }
         }
     }
 }

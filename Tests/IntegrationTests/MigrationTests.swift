@@ -178,4 +178,43 @@ final class MigrationTests: DatabaseTestCase {
         }, workerID: "w").count, 10)
         XCTAssertEqual(try queue.claim(workerID: "w", limit: 500, lease: .seconds(60)).count, 181, "180 untouched and the clamped one")
     }
+
+    /// sql/013 on a database that the migrations before it built and filled: every
+    /// job and attempt stays, producers with no mapping still see them all, and a
+    /// mapping confines a producer from then on.
+    func testAppProducersApplyToAFilledSchemaOfTheMigrationBefore() throws {
+        let before = SchemaMigrator(migrations: try migrator.migrations.filter { $0.version < 13 }, logger: TestEnvironment.logger)
+        try before.migrate(connection)
+        try connection.query("INSERT INTO visibility_apps (name, app_key) VALUES ('acme', 'key-acme')")
+        try insertJobs(100)
+        try connection.query("UPDATE visibility_grant_jobs SET app = 'acme' WHERE id % 4 = 0")
+        try connection.query("""
+            INSERT INTO visibility_grant_attempts (job_id, attempt, worker_id, started_at, outcome)
+            SELECT id, 1, 'w', now(), 'retry' FROM visibility_grant_jobs WHERE id % 2 = 0
+            """)
+        let snapshot = """
+            SELECT (SELECT string_agg(row_to_json(j)::text, ',' ORDER BY id) FROM visibility_grant_jobs AS j)
+                || (SELECT string_agg(row_to_json(a)::text, ',' ORDER BY id) FROM visibility_grant_attempts AS a)
+            """
+        let rows = try connection.query(snapshot).first?.decode(0, as: String.self)
+
+        let login = "producer_\(database.name)"
+        try connection.query("CREATE ROLE \(login) LOGIN IN ROLE visibility_producer")
+        defer { _ = try? connection.query("DROP ROLE IF EXISTS \(login)") }
+        var configuration = database.configuration
+        configuration.overrides["user"] = login
+        let producer = try PostgresConnection(configuration: configuration, logger: TestEnvironment.logger)
+        defer { producer.close() }
+
+        XCTAssertEqual(try migrator.migrate(connection).first, "013_app_producers")
+        XCTAssertEqual(try connection.query(snapshot).first?.decode(0, as: String.self), rows, "every job and attempt kept as it was")
+        XCTAssertEqual(try producer.query("SELECT count(*) FROM visibility_grant_jobs").first?.decode(0, as: Int.self), 100,
+                       "a producer with no mapping sees every job, as before")
+        XCTAssertEqual(try producer.query("SELECT count(*) FROM visibility_grant_attempts").first?.decode(0, as: Int.self), 50)
+        try GrantQueue(connection: connection).grantApp("acme", toProducer: login)
+        XCTAssertEqual(try producer.query("SELECT count(*) FROM visibility_grant_jobs").first?.decode(0, as: Int.self), 25)
+        XCTAssertEqual(try producer.query("SELECT count(*) FROM visibility_grant_attempts").first?.decode(0, as: Int.self), 25)
+        XCTAssertEqual(try GrantQueue(connection: connection).claim(workerID: "w", limit: 100, lease: .seconds(60)).count, 75,
+                       "the default app's jobs are still claimable")
+    }
 }
