@@ -144,7 +144,7 @@ extension GrantQueue {
             guard errors.count < maxErrors else { continue }
             errors.append(GrantJobFile.LineError(
                 line: try row.decode(0),
-                message: "app \"\(app)\" is not in visibility_apps (add it with `visibility-worker apps add`) [app_must_name_a_row_of_visibility_apps]"))
+                message: "app \"\(app)\" is not in visibility_apps, or not one this login may use (`visibility-worker apps list`) [app_must_name_a_row_of_visibility_apps]"))
         }
         return count
     }
