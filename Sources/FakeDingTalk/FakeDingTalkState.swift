@@ -76,6 +76,9 @@ public final class FakeDingTalkState: Sendable {
 
     public var applied: [VisibilityGrant] { inner.withLock { $0.applied } }
 
+    /// With `recordTimeline`: when each grant call arrived, in Unix seconds, in order.
+    public var callArrivals: [Double] { inner.withLock { $0.callTimes } }
+
     // MARK: In-flight accounting (called by the connection handler)
 
     func requestStarted() {
