@@ -79,6 +79,11 @@ public final class FakeDingTalkState: Sendable {
     /// With `recordTimeline`: when each grant call arrived, in Unix seconds, in order.
     public var callArrivals: [Double] { inner.withLock { $0.callTimes } }
 
+    /// With `recordTimeline`: each applied grant's `optUserId` and when it was applied, in order.
+    public var appliedTimeline: [(optUserId: String, at: Double)] {
+        inner.withLock { state in zip(state.applied, state.appliedTimes).map { ($0.0.optUserId, $0.1) } }
+    }
+
     // MARK: In-flight accounting (called by the connection handler)
 
     func requestStarted() {
