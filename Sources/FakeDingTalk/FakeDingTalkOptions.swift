@@ -45,6 +45,8 @@ public struct FakeDingTalkOptions: Sendable {
     /// Calls per second per app key before 403 QpsLimitForAppkeyAndApi; 0 = no limit.
     public var qps = 0.0
     public var tokenTTL: Duration = .seconds(7200)
+    /// The clock for token lifetimes and the QPS window; tests move their own by hand.
+    public var now: @Sendable () -> ContinuousClock.Instant = { .now }
     /// Added before every PUT answer.
     public var latency: Duration = .zero
     public var faults = FaultRates()

@@ -41,8 +41,10 @@ final class FakeDingTalkServerTests: XCTestCase {
     }
 
     func testTokensExpireAndTheSameTokenComesBackWhileValid() async throws {
+        let clock = ManualClock()
         var options = FakeDingTalkOptions()
         options.tokenTTL = .seconds(1)
+        options.now = { clock.now() }
         try await withFakeServer(options) { server, transport in
             func fetch(secret: String = "fake-app-secret") async throws -> TransportResponse {
                 try await transport.send(TransportRequest(method: .POST, url: server.baseURL + DingTalkAPI.accessTokenPath,
@@ -62,8 +64,10 @@ final class FakeDingTalkServerTests: XCTestCase {
             let body = #"{"toCorpIds":["ding1"],"optUserId":"u"}"#
             let fresh = try await put(server, transport, token: first.accessToken, body: body)
             XCTAssertEqual(fresh.status, 200)
-            // Expiry is the point of this test: wait out the one-second lifetime.
-            try await Task.sleep(for: .milliseconds(1100))
+            clock.advance(by: .milliseconds(999))
+            let stillValid = try await put(server, transport, token: first.accessToken, body: body)
+            XCTAssertEqual(stillValid.status, 200, "valid until the end of its lifetime")
+            clock.advance(by: .milliseconds(1))
             let expired = try await put(server, transport, token: first.accessToken, body: body)
             XCTAssertEqual(try errorBody(expired)["code"], "InvalidAuthentication")
         }
@@ -101,6 +105,63 @@ final class FakeDingTalkServerTests: XCTestCase {
             XCTAssertEqual(statuses.filter { $0 == 200 }.count, 5, "\(statuses)")
             XCTAssertEqual(statuses.filter { $0 == 403 }.count, 3, "\(statuses)")
         }
+    }
+
+    /// Each call's decision (token, QPS window, faults, counts) is made under one lock:
+    /// with the clock held still, every call falls in one window, so exactly `qps` of
+    /// many concurrent calls are let through, and no snapshot of the counters, taken
+    /// while they run, holds half of a call.
+    func testConcurrentCallsAreDecidedWholeAgainstOneWindow() async throws {
+        let clock = ManualClock()
+        var options = FakeDingTalkOptions()
+        options.staticTokens = ["t"]
+        options.qps = 40
+        options.now = { clock.now() }
+        options.faults = try .init(parsing: "system.busy=0.2")
+        let server = try await FakeDingTalkServer.start(options: options, threads: 2)
+        var transportOptions = AsyncHTTPClientTransport.Options()
+        transportOptions.maxConnectionsPerHost = 32
+        let transport = try AsyncHTTPClientTransport(options: transportOptions)
+        let storm = 600
+        let qps = "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"
+        let snapshots = Task.detached {
+            var seen: [FakeDingTalkState.Stats] = []
+            while !Task.isCancelled {
+                seen.append(server.state.stats)
+                await Task.yield()
+            }
+            return seen
+        }
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<storm {
+                let request = TransportRequest(method: .PUT, url: server.baseURL + DingTalkAPI.grantPath,
+                                               headers: [(DingTalkAPI.accessTokenHeader, "t")],
+                                               body: Array(#"{"toCorpIds":["ding\#(index)"],"optUserId":"u"}"#.utf8))
+                group.addTask { try await transport.send(request).status }
+            }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        snapshots.cancel()
+        let seen = await snapshots.value
+        try await transport.shutdown()
+        try await server.shutdown()
+
+        let stats = server.state.stats
+        XCTAssertEqual(statuses.filter { $0 == 200 }.count, stats.applied)
+        XCTAssertEqual(statuses.filter { $0 == 403 }.count, stats.codes[qps])
+        XCTAssertEqual(stats.calls, storm)
+        XCTAssertEqual(stats.apps["fake-app-key"]?.calls, storm)
+        // Every call the window let in was applied or drew system.busy; none more.
+        XCTAssertEqual(stats.applied + stats.codes["system.busy", default: 0], 40, "\(stats)")
+        XCTAssertEqual(stats.codes[qps], storm - 40, "\(stats)")
+        XCTAssertGreaterThan(seen.count, 1)
+        let halfCounted = seen.first { snapshot in
+            let app = snapshot.apps["fake-app-key"] ?? .init()
+            return snapshot.calls != app.calls || snapshot.applied != app.applied
+                || app.calls != app.applied + app.codes.values.reduce(0, +)
+                || snapshot.applied + snapshot.codes["system.busy", default: 0] > 40
+        }
+        XCTAssertNil(halfCounted, "a call counted in one place and not yet in another (of \(seen.count) snapshots)")
     }
 
     func testSeveralAppsEachWithTheirOwnLimitCountsAndFault() async throws {

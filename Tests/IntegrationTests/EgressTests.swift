@@ -64,10 +64,10 @@ final class EgressTests: DatabaseTestCase {
         try insertJobs(5)
         let worker = try startWorker(["run", "--concurrency", "2", "--request-timeout", "2s", "--poll-interval", "100ms"],
                                      environment: try workerEnvironment(server))
-        try waitUntil(timeout: .seconds(30), "a job to record the TLS failure") {
+        try await waitUntil(timeout: .seconds(30), "a job to record the TLS failure") {
             try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'pending' AND last_error_code = 'tls.error'") >= 1
         }
-        let result = try worker.stop()
+        let result = try await worker.stop()
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE state <> 'succeeded' AND (state <> 'pending' OR attempts <> 0)"), 0,
                        "jobs stay pending without using an attempt")
@@ -168,11 +168,11 @@ final class EgressTests: DatabaseTestCase {
         let worker = try startWorker(["run", "--concurrency", "4", "--request-timeout", "2s", "--poll-interval", "100ms",
                                       "--ca-file", certificates.caFile],
                                      environment: try workerEnvironment(server).merging(["DINGTALK_PROXY": proxyURL]) { $1 })
-        try waitUntil(timeout: .seconds(30), "the pause to show in visibility_workers") {
+        try await waitUntil(timeout: .seconds(30), "the pause to show in visibility_workers") {
             try count("SELECT count(*) FROM visibility_workers WHERE pause_reason LIKE '%' || $1 || '%'", [code]) == 1
         }
-        let statusOutput = try runWorker(["status"], environment: try databaseEnvironment())
-        let result = try worker.stop()
+        let statusOutput = try await runWorker(["status"], environment: try databaseEnvironment())
+        let result = try await worker.stop()
         XCTAssertEqual(result.status, 0, result.stderr)
 
         XCTAssertTrue(statusOutput.stdout.contains("PAUSED"), statusOutput.stdout)

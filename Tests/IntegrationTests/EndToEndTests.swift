@@ -27,7 +27,8 @@ final class EndToEndTests: DatabaseTestCase {
                          "--backoff-base", "50ms", "--backoff-max", "1s", "--poll-interval", "200ms"]
         let environment = try workerEnvironment(server)
         let workers = try (0..<2).map { _ in try startWorker(arguments, environment: environment) }
-        let results = try workers.map { try $0.wait(timeout: .seconds(240)) }
+        var results: [ProcessResult] = []
+        for worker in workers { results.append(try await worker.wait(timeout: .seconds(240))) }
         for result in results {
             XCTAssertEqual(result.status, 0, result.stderr)
             XCTAssertTrue(result.stderr.contains("worker stopped"), result.stderr)
@@ -66,7 +67,7 @@ final class EndToEndTests: DatabaseTestCase {
     func testOneWorkerNeverHasMoreCallsInFlightThanItsConcurrency() async throws {
         let server = try await startFake { $0.latency = .milliseconds(100) }
         try insertJobs(60)
-        let result = try runWorker(["run", "--until-empty", "--concurrency", "3", "--poll-interval", "200ms"],
+        let result = try await runWorker(["run", "--until-empty", "--concurrency", "3", "--poll-interval", "200ms"],
                                    environment: try workerEnvironment(server), timeout: .seconds(60))
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(server.state.applied.count, 60)
@@ -77,13 +78,13 @@ final class EndToEndTests: DatabaseTestCase {
         let server = try await startFake { $0.latency = .milliseconds(300) }
         try insertJobs(500)
         let worker = try startWorker(["run", "--concurrency", "8", "--drain-timeout", "5s"], environment: try workerEnvironment(server))
-        try waitUntil(timeout: .seconds(60), "some jobs to succeed") {
+        try await waitUntil(timeout: .seconds(60), "some jobs to succeed") {
             try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'succeeded'") >= 16
         }
         XCTAssertGreaterThan(try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'running'"), 0, "not under load")
         let signalled = ContinuousClock.now
         worker.process.terminate()
-        let result = try worker.wait(timeout: .seconds(15))
+        let result = try await worker.wait(timeout: .seconds(15))
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertLessThan(ContinuousClock.now - signalled, .seconds(6), "drain took longer than --drain-timeout")
         XCTAssertTrue(result.stderr.contains("draining"), result.stderr)
@@ -97,9 +98,9 @@ final class EndToEndTests: DatabaseTestCase {
         try insertJobs(10)
         let worker = try startWorker(["run", "--concurrency", "4", "--drain-timeout", "500ms", "--request-timeout", "60s"],
                                      environment: try workerEnvironment(server))
-        try waitUntil(timeout: .seconds(30), "calls in flight") { server.state.stats.inFlight >= 4 }
+        try await waitUntil(timeout: .seconds(30), "calls in flight") { server.state.stats.inFlight >= 4 }
         worker.process.terminate()
-        let result = try worker.wait(timeout: .seconds(10))
+        let result = try await worker.wait(timeout: .seconds(10))
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stderr.contains("handing unfinished jobs back"), result.stderr)
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'pending' AND attempts = 0 AND locked_by IS NULL"), 10)

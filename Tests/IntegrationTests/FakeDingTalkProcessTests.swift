@@ -8,7 +8,7 @@ final class FakeDingTalkProcessTests: XCTestCase {
     func testPrintsItsURLAndStopsOnSIGTERMWithConnectionsOpen() async throws {
         let fake = try startWorker(["fake-dingtalk", "--port", "0", "--accept-token", "t"])
         var firstLine = ""
-        try waitUntil(timeout: .seconds(10), "the first line") {
+        try await waitUntil(timeout: .seconds(10), "the first line") {
             firstLine = fake.stdoutSoFar.split(separator: "\n").first.map(String.init) ?? ""
             return !firstLine.isEmpty
         }
@@ -23,7 +23,7 @@ final class FakeDingTalkProcessTests: XCTestCase {
         }
         // The client's keep-alive connections stay open while the fake is told to stop.
         fake.process.terminate()
-        let result = try fake.wait(timeout: .seconds(10))
+        let result = try await fake.wait(timeout: .seconds(10))
         XCTAssertEqual(result.status, 0, result.stderr)
         try await transport.shutdown()
     }

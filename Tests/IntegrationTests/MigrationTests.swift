@@ -49,7 +49,7 @@ final class MigrationTests: DatabaseTestCase {
     func testAWorkerRefusesAnOlderSchemaAndSaysToMigrate() async throws {
         let environment = ["DATABASE_URL": try database.conninfo(), "DINGTALK_ACCESS_TOKEN": "t",
                            "DINGTALK_BASE_URL": "http://127.0.0.1:9"]
-        let never = try runWorker(["run", "--until-empty"], environment: environment)
+        let never = try await runWorker(["run", "--until-empty"], environment: environment)
         XCTAssertNotEqual(never.status, 0)
         XCTAssertTrue(never.stderr.contains("the database schema is at migration 0, this build needs \(SchemaMigrator.requiredVersion)"),
                       never.stderr)
@@ -60,7 +60,7 @@ final class MigrationTests: DatabaseTestCase {
                                        logger: TestEnvironment.logger)
         let previous = try XCTUnwrap(older.migrations.last?.version)
         _ = try older.migrate(connection)
-        let behind = try runWorker(["run", "--until-empty"], environment: environment)
+        let behind = try await runWorker(["run", "--until-empty"], environment: environment)
         XCTAssertNotEqual(behind.status, 0)
         XCTAssertTrue(behind.stderr.contains("at migration \(previous), this build needs \(SchemaMigrator.requiredVersion): run `visibility-worker migrate` first"),
                       behind.stderr)

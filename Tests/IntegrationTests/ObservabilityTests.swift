@@ -65,7 +65,7 @@ final class ObservabilityTests: DatabaseTestCase {
                             environment: try workerEnvironment(server))
         }
         let urls = try workers.map(metricsURL(of:))
-        try waitUntil(timeout: .seconds(60), "every job to finish") {
+        try await waitUntil(timeout: .seconds(60), "every job to finish") {
             try count("SELECT count(*) FROM visibility_grant_jobs WHERE state IN ('succeeded', 'failed')") == 600
         }
         for (id, url) in zip(["metrics-a", "metrics-b"], urls) {
@@ -97,7 +97,10 @@ final class ObservabilityTests: DatabaseTestCase {
             XCTAssertEqual(health.status, 200)
             XCTAssertEqual(String(decoding: health.body, as: UTF8.self), "ok\n")
         }
-        for worker in workers { XCTAssertEqual(try worker.stop().status, 0) }
+        for worker in workers {
+            let stopped = try await worker.stop()
+            XCTAssertEqual(stopped.status, 0, stopped.stderr)
+        }
     }
 
     /// Every series docs/grafana-dashboard.json queries exists in a real scrape of a worker that
@@ -122,7 +125,7 @@ final class ObservabilityTests: DatabaseTestCase {
         let worker = try startWorker(["run", "--metrics-port", "0", "--log-format", "json", "--backoff-base", "50ms",
                                       "--backoff-max", "100ms"], environment: try workerEnvironment(server))
         let url = try metricsURL(of: worker)
-        try waitUntil(timeout: .seconds(60), "every job to finish") {
+        try await waitUntil(timeout: .seconds(60), "every job to finish") {
             try count("SELECT count(*) FROM visibility_grant_jobs WHERE state IN ('succeeded', 'failed')") == 60
         }
         var served: Set<String> = []
@@ -131,7 +134,8 @@ final class ObservabilityTests: DatabaseTestCase {
             served = Set(samples.keys.map { String($0.prefix { $0 != "{" }) })
             return served.contains("visibility_jobs_failed_total") && served.contains("visibility_jobs_retried_total")
         }
-        XCTAssertEqual(try worker.stop().status, 0)
+        let stopped = try await worker.stop()
+        XCTAssertEqual(stopped.status, 0, stopped.stderr)
         for name in names.sorted() where !fromPrometheus.contains(name) {
             XCTAssertTrue(served.contains(name), "the dashboard queries \(name), which no worker serves")
         }
@@ -173,10 +177,10 @@ final class ObservabilityTests: DatabaseTestCase {
         environment["LOG_FORMAT"] = "json"
         let worker = try startWorker(["run", "--qps", "20"], environment: environment)
         // Long enough for the token to be refreshed at least once.
-        try waitUntil(timeout: .seconds(30), "every job to succeed") {
+        try await waitUntil(timeout: .seconds(30), "every job to succeed") {
             try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'succeeded'") == 50
         }
-        let result = try worker.stop()
+        let result = try await worker.stop()
         XCTAssertEqual(result.status, 0)
         let lines = jsonLogLines(result.stderr)
         XCTAssertGreaterThanOrEqual(lines.count, 3, "started, draining, stopped at least")
@@ -202,7 +206,7 @@ final class ObservabilityTests: DatabaseTestCase {
     func testDefaultLogLevelSaysStateChangesNotJobs() async throws {
         let server = try await startFake()
         try insertJobs(100)
-        let result = try runWorker(["run", "--until-empty", "--log-format", "json"], environment: try workerEnvironment(server))
+        let result = try await runWorker(["run", "--until-empty", "--log-format", "json"], environment: try workerEnvironment(server))
         XCTAssertEqual(result.status, 0, result.stderr)
         let messages = jsonLogLines(result.stderr).compactMap { $0.object?["message"] as? String }
         XCTAssertEqual(messages, ["worker started", "draining", "worker stopped"])

@@ -110,18 +110,19 @@ final class OperationsTests: DatabaseTestCase {
         try insertJobs(3000)
         let worker = try startWorker(["run", "--qps", "300", "--concurrency", "8"], environment: try workerEnvironment(server))
         let succeededNew = "SELECT count(*) FROM visibility_grant_jobs WHERE state = 'succeeded' AND finished_at > now() - interval '1 day'"
-        try waitUntil(timeout: .seconds(30), "the worker to get going") { try count(succeededNew) >= 200 }
+        try await waitUntil(timeout: .seconds(30), "the worker to get going") { try count(succeededNew) >= 200 }
 
         let atStart = try count(succeededNew)
-        let prune = try runWorker(["prune", "--older-than", "30d"], environment: try databaseEnvironment(), timeout: .seconds(120))
+        let prune = try await runWorker(["prune", "--older-than", "30d"], environment: try databaseEnvironment(), timeout: .seconds(120))
         let atEnd = try count(succeededNew)
         XCTAssertEqual(prune.status, 0, prune.stderr)
         XCTAssertTrue(prune.stdout.hasPrefix("deleted 200000 finished jobs"), prune.stdout)
         XCTAssertGreaterThan(atEnd, atStart, "the worker kept completing jobs while prune ran")
 
-        try waitUntil(timeout: .seconds(60), "every new job to succeed") { try count(succeededNew) == 3000 }
+        try await waitUntil(timeout: .seconds(60), "every new job to succeed") { try count(succeededNew) == 3000 }
         XCTAssertEqual(try count(), 3000, "only the old jobs were deleted")
-        XCTAssertEqual(try worker.stop().status, 0)
+        let stopped = try await worker.stop()
+        XCTAssertEqual(stopped.status, 0, stopped.stderr)
     }
 
     func testRetentionPrunesFromARunningWorker() async throws {
@@ -131,10 +132,10 @@ final class OperationsTests: DatabaseTestCase {
         var environment = try workerEnvironment(server)
         environment["VISIBILITY_WORKER_PRUNE_INTERVAL"] = "200ms"
         let worker = try startWorker(["run", "--retention", "1d"], environment: environment)
-        try waitUntil(timeout: .seconds(20), "the old jobs to be pruned and the new ones done") {
+        try await waitUntil(timeout: .seconds(20), "the old jobs to be pruned and the new ones done") {
             try count() == 4 && count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'succeeded'") == 4
         }
-        let result = try worker.stop()
+        let result = try await worker.stop()
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stderr.contains("pruned finished jobs"), result.stderr)
     }

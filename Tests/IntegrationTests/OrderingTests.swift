@@ -40,7 +40,7 @@ final class OrderingTests: DatabaseTestCase {
                          "--poll-interval", "100ms"]
         let workers = try (0..<3).map { _ in try startWorker(arguments, environment: environment) }
         for worker in workers {
-            let result = try worker.wait(timeout: .seconds(240))
+            let result = try await worker.wait(timeout: .seconds(240))
             XCTAssertEqual(result.status, 0, result.stderr)
         }
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE state <> 'succeeded'"), 0)

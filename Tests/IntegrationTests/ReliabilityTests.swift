@@ -14,13 +14,13 @@ final class ReliabilityTests: DatabaseTestCase {
         try insertJobs(5)
         let doomed = try startWorker(["run", "--concurrency", "5", "--lease", "2s", "--request-timeout", "60s"],
                                      environment: try workerEnvironment(hanging))
-        try waitUntil(timeout: .seconds(30), "the doomed worker to hold every job") {
+        try await waitUntil(timeout: .seconds(30), "the doomed worker to hold every job") {
             try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'running'") == 5 && hanging.state.stats.inFlight >= 5
         }
         kill(doomed.process.processIdentifier, SIGKILL)
-        _ = try doomed.wait(timeout: .seconds(10))
+        _ = try await doomed.wait(timeout: .seconds(10))
 
-        let rescuer = try runWorker(["run", "--until-empty", "--lease", "2s", "--poll-interval", "100ms", "--backoff-max", "3s"],
+        let rescuer = try await runWorker(["run", "--until-empty", "--lease", "2s", "--poll-interval", "100ms", "--backoff-max", "3s"],
                                     environment: try workerEnvironment(healthy), timeout: .seconds(60))
         XCTAssertEqual(rescuer.status, 0, rescuer.stderr)
         XCTAssertTrue(rescuer.stderr.contains("took back jobs"), rescuer.stderr)
@@ -39,7 +39,7 @@ final class ReliabilityTests: DatabaseTestCase {
         var terminated = 0
         // Cut every worker connection ten times while they work.
         for _ in 0..<10 {
-            try waitUntil(timeout: .seconds(10), "workers to connect") {
+            try await waitUntil(timeout: .seconds(10), "workers to connect") {
                 try count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'visibility-worker' AND datname = current_database()") >= 2
             }
             terminated += try killer.query("""
@@ -50,7 +50,7 @@ final class ReliabilityTests: DatabaseTestCase {
         }
         XCTAssertGreaterThan(terminated, 10)
         for worker in workers {
-            let result = try worker.wait(timeout: .seconds(120))
+            let result = try await worker.wait(timeout: .seconds(120))
             XCTAssertEqual(result.status, 0, result.stderr)
             let outages = result.stderr.components(separatedBy: "database unavailable").count - 1
             let recoveries = result.stderr.components(separatedBy: "database reachable again").count - 1
@@ -77,23 +77,27 @@ final class ReliabilityTests: DatabaseTestCase {
         let worker = try startWorker(["run", "--until-empty", "--concurrency", "4", "--config-probe-interval", "1s", "--quota-pause", "1s", "--poll-interval", "100ms",
                                       "--backoff-max", "2s"], environment: try workerEnvironment(server))
         // The app's pause, for the whole fleet (sql/010_apps.sql).
-        try waitUntil(timeout: .seconds(30), "the pause to show in visibility_apps") {
+        try await waitUntil(timeout: .seconds(30), "the pause to show in visibility_apps") {
             try count("SELECT count(*) FROM visibility_apps WHERE name = 'default' AND pause_reason LIKE '%\(code.code)%'") == 1
         }
-        let status = try runWorker(["status"], environment: try databaseEnvironment())
+        let status = try await runWorker(["status"], environment: try databaseEnvironment())
         XCTAssertTrue(status.stdout.contains("PAUSED"), status.stdout)
         XCTAssertTrue(status.stdout.contains(code.code), status.stdout)
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'failed' OR attempts > 0 AND state = 'pending'"), 0,
                        "no job may fail or use up an attempt for \(code.code)")
-        // Over two probe intervals, a paused worker sends a probe call or two, not a batch each time.
+        // A paused worker probes, to notice the app is fixed: awaited, so a slow machine
+        // only makes it take longer. It sends one call per 1 s interval, not a batch: a
+        // bound that load cannot break, since a stalled worker sends fewer calls, not more
+        // (the clock is read before the first count and after the last).
+        let pausedAt = ContinuousClock.now
         let callsAtPause = server.state.stats.calls
-        try await Task.sleep(for: .milliseconds(2500))
+        try await waitUntil(timeout: .seconds(30), "two probe calls") { server.state.stats.calls >= callsAtPause + 2 }
         let probes = server.state.stats.calls - callsAtPause
-        XCTAssertLessThanOrEqual(probes, 4, "a paused worker must stop calling, probing with one call per interval")
-        XCTAssertGreaterThanOrEqual(probes, 1, "a paused worker must probe to notice the app is fixed")
+        let intervals = Int((ContinuousClock.now - pausedAt) / .seconds(1))
+        XCTAssertLessThanOrEqual(probes, intervals + 2, "a paused worker must stop calling, probing with one call per interval")
 
         server.state.forceError(nil)
-        let result = try worker.wait(timeout: .seconds(60))
+        let result = try await worker.wait(timeout: .seconds(60))
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stderr.contains("pausing API calls"), result.stderr)
         XCTAssertTrue(result.stderr.contains("resuming calls"), result.stderr)
@@ -136,19 +140,19 @@ final class ReliabilityTests: DatabaseTestCase {
         try connection.query("INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id) VALUES ('{not-a-corp}', 'u')")
         var environment = try workerEnvironment(server, secret: secret)
         environment["LOG_LEVEL"] = "trace"
-        let run = try runWorker(["run", "--until-empty", "--backoff-base", "20ms", "--backoff-max", "200ms", "--poll-interval", "100ms"],
+        let run = try await runWorker(["run", "--until-empty", "--backoff-base", "20ms", "--backoff-max", "200ms", "--poll-interval", "100ms"],
                                 environment: environment, timeout: .seconds(60))
         XCTAssertEqual(run.status, 0, run.stderr)
         // And a run with the wrong secret, whose errors are about the secret.
         environment["DINGTALK_APP_SECRET"] = "wrong-" + secret
         try insertJobs(1)
         let refused = try startWorker(["run", "--config-probe-interval", "60s"], environment: environment)
-        try waitUntil(timeout: .seconds(30), "the config error") {
+        try await waitUntil(timeout: .seconds(30), "the config error") {
             try count("SELECT count(*) FROM visibility_apps WHERE pause_reason IS NOT NULL") >= 1
         }
         refused.process.terminate()
-        let refusedResult = try refused.wait(timeout: .seconds(30))
-        let status = try runWorker(["status", "--json"], environment: try databaseEnvironment())
+        let refusedResult = try await refused.wait(timeout: .seconds(30))
+        let status = try await runWorker(["status", "--json"], environment: try databaseEnvironment())
         let tables = try ["visibility_grant_jobs", "visibility_grant_attempts", "visibility_workers", "visibility_apps"].map { table in
             try connection.query("SELECT coalesce(string_agg(to_jsonb(t)::text, E'\\n'), '') FROM \(table) t").first?.decode(0, as: String.self) ?? ""
         }.joined(separator: "\n")

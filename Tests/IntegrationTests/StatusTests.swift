@@ -66,23 +66,23 @@ final class StatusTests: DatabaseTestCase {
 
     func testStatusShowsTheVersionEachRunningWorkerReports() async throws {
         let server = try await startFake()
-        let version = try runWorker(["--version"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let version = try await runWorker(["--version"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let worker = try startWorker(["run", "--worker-id", "versioned", "--lease", "2s"], environment: try workerEnvironment(server))
         // Registration writes the version; wipe it and the heartbeat (every lease/3) must write it again.
-        try waitUntil(timeout: .seconds(30), "the worker to register") {
+        try await waitUntil(timeout: .seconds(30), "the worker to register") {
             try count("SELECT count(*) FROM visibility_workers WHERE id = 'versioned' AND version IS NOT NULL") == 1
         }
         try connection.query("UPDATE visibility_workers SET version = NULL WHERE id = 'versioned'")
-        try waitUntil(timeout: .seconds(30), "a heartbeat to report the version again") {
+        try await waitUntil(timeout: .seconds(30), "a heartbeat to report the version again") {
             try count("SELECT count(*) FROM visibility_workers WHERE id = 'versioned' AND version IS NOT NULL") == 1
         }
-        let result = try runWorker(["status", "--json"], environment: try databaseEnvironment())
+        let result = try await runWorker(["status", "--json"], environment: try databaseEnvironment())
         XCTAssertEqual(result.status, 0, result.stderr)
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         let stats = try decoder.decode(QueueStats.self, from: Data(result.stdout.utf8))
         XCTAssertEqual(stats.workers.map(\.version), [version])
-        let stopped = try worker.stop()
+        let stopped = try await worker.stop()
         XCTAssertTrue(stopped.stderr.contains("worker started") && stopped.stderr.contains("version=\(version)"), stopped.stderr)
     }
 

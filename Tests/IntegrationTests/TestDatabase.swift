@@ -160,16 +160,26 @@ struct ProcessResult {
 }
 
 /// Runs the worker binary with `arguments` and waits for it (bounded by `timeout`).
+@available(*, noasync, message: "blocks a cooperative thread; use the async runWorker")
 func runWorker(_ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil,
                timeout: Duration = .seconds(60)) throws -> ProcessResult {
     let process = try startWorker(arguments, environment: environment, stdin: stdin)
     return try process.wait(timeout: timeout)
 }
 
+/// The same for async tests: no thread is blocked while the process runs.
+func runWorker(_ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil,
+               timeout: Duration = .seconds(60)) async throws -> ProcessResult {
+    let process = try startWorker(arguments, environment: environment, stdin: stdin)
+    return try await process.wait(timeout: timeout)
+}
+
 /// A running child process whose output is collected to temporary files.
 final class ChildProcess {
     let process = Process()
     private let exited = DispatchSemaphore(value: 0)
+    /// Set when the process has exited, for async waits (which must not block on `exited`).
+    private let hasExited = ExitFlag()
     private let stdoutURL: URL
     private let stderrURL: URL
 
@@ -192,8 +202,10 @@ final class ChildProcess {
             process.standardInput = FileHandle.nullDevice
         }
         let exited = self.exited
+        let hasExited = self.hasExited
         process.terminationHandler = { process in
             ChildProcess.running.withLock { _ = $0.remove(process.processIdentifier) }
+            hasExited.set()
             exited.signal()
         }
         try process.run()
@@ -213,17 +225,51 @@ final class ChildProcess {
     var stderrSoFar: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
 
     /// SIGTERM, then the result (bounded by `timeout`).
+    @available(*, noasync, message: "blocks a cooperative thread; use the async stop")
     func stop(timeout: Duration = .seconds(30)) throws -> ProcessResult {
         process.terminate()
         return try wait(timeout: timeout)
     }
 
+    /// The same for async tests.
+    func stop(timeout: Duration = .seconds(30)) async throws -> ProcessResult {
+        process.terminate()
+        return try await wait(timeout: timeout)
+    }
+
+    @available(*, noasync, message: "blocks a cooperative thread; use the async wait")
     func wait(timeout: Duration) throws -> ProcessResult {
         if exited.wait(timeout: .now() + timeout.seconds) == .timedOut {
             process.terminate()
             XCTFail("process \(process.arguments ?? []) did not finish within \(timeout)")
             exited.wait()
         }
+        return collect()
+    }
+
+    /// The same for async tests: checks every 20 ms, so no thread is blocked while it runs.
+    /// Past `timeout` the process is sent SIGTERM, and SIGKILL if that is not enough.
+    func wait(timeout: Duration) async throws -> ProcessResult {
+        if try await !exits(within: timeout) {
+            process.terminate()
+            XCTFail("process \(process.arguments ?? []) did not finish within \(timeout)")
+            if try await !exits(within: .seconds(30)) { kill(process.processIdentifier, SIGKILL) }
+            _ = try await exits(within: .seconds(30))
+        }
+        return collect()
+    }
+
+    private func exits(within timeout: Duration) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !hasExited.isSet {
+            guard ContinuousClock.now < deadline else { return false }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return true
+    }
+
+    /// The exit status and all the process wrote; its output files are removed.
+    private func collect() -> ProcessResult {
         process.waitUntilExit()
         let out = (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? ""
         let err = (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? ""
@@ -233,12 +279,20 @@ final class ChildProcess {
     }
 }
 
+/// Whether a child process has exited, shared with its termination handler.
+private final class ExitFlag: Sendable {
+    private let value = Atomic(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
+}
+
 func startWorker(_ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil) throws -> ChildProcess {
     try ChildProcess(executable: try TestEnvironment.workerBinary(), arguments: arguments, environment: environment, stdin: stdin)
 }
 
 extension XCTestCase {
     /// Waits until `condition` holds, checking every 50 ms; fails the test after `timeout`.
+    @available(*, noasync, message: "blocks a cooperative thread; use the async waitUntil")
     func waitUntil(timeout: Duration, _ what: String, _ condition: () throws -> Bool) throws {
         let deadline = ContinuousClock.now + timeout
         while try !condition() {
@@ -247,7 +301,13 @@ extension XCTestCase {
         }
     }
 
-    /// The same for async conditions and async tests (no thread is blocked while waiting).
+    /// The same for async tests (no thread is blocked while waiting). A condition that
+    /// does not await picks this one too, rather than the blocking one, in an async test.
+    func waitUntil(timeout: Duration, _ what: String, _ condition: () throws -> Bool) async throws {
+        try await waitUntil(timeout: timeout, what) { () async throws -> Bool in try condition() }
+    }
+
+    /// The same for async conditions.
     func waitUntil(timeout: Duration, _ what: String, _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while try await !condition() {

@@ -25,35 +25,36 @@ final class WaitTests: DatabaseTestCase {
         let waitForFailure = try startWorker(["wait", "--idempotency-key", "gone"], environment: environment)
         let waitForCancel = try startWorker(["wait", "--id", String(cancelled), "--timeout", "20s"], environment: environment)
         let worker = try startWorker(["run", "--drain-timeout", "2s"], environment: environment)
-        try waitUntil(timeout: .seconds(20), "both due jobs to finish") {
+        try await waitUntil(timeout: .seconds(20), "both due jobs to finish") {
             try count("SELECT count(*) FROM visibility_grant_jobs WHERE finished_at IS NOT NULL") == 2
         }
-        let cancel = try runWorker(["cancel", "--id", String(cancelled)], environment: environment)
+        let cancel = try await runWorker(["cancel", "--id", String(cancelled)], environment: environment)
         XCTAssertEqual(cancel.status, 0, cancel.stderr)
 
-        let success = try waitForSuccess.wait(timeout: .seconds(30))
+        let success = try await waitForSuccess.wait(timeout: .seconds(30))
         XCTAssertEqual(success.status, 0, success.stderr)
         let row = try JSONDecoder.iso8601.decode(GrantQueue.JobResult.self, from: Data(success.stdout.utf8))
         XCTAssertEqual(row.id, succeeded)
         XCTAssertEqual(row.state, "succeeded")
-        let failure = try waitForFailure.wait(timeout: .seconds(30))
+        let failure = try await waitForFailure.wait(timeout: .seconds(30))
         XCTAssertEqual(failure.status, 1, failure.stderr)
         XCTAssertTrue(failure.stdout.contains("employee.not.exist"), failure.stdout)
-        let cancelledResult = try waitForCancel.wait(timeout: .seconds(30))
+        let cancelledResult = try await waitForCancel.wait(timeout: .seconds(30))
         XCTAssertEqual(cancelledResult.status, 2, cancelledResult.stderr)
 
         let started = ContinuousClock.now
-        let timedOut = try runWorker(["wait", "--id", String(pending), "--timeout", "1s"], environment: environment)
+        let timedOut = try await runWorker(["wait", "--id", String(pending), "--timeout", "1s"], environment: environment)
         XCTAssertEqual(timedOut.status, 124, timedOut.stderr)
         XCTAssertTrue(timedOut.stdout.contains(#""state":"pending""#), timedOut.stdout)
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(10))
 
-        let polled = try runWorker(["wait", "--id", String(succeeded), "--pool-mode", "transaction"], environment: environment)
+        let polled = try await runWorker(["wait", "--id", String(succeeded), "--pool-mode", "transaction"], environment: environment)
         XCTAssertEqual(polled.status, 0, polled.stderr)
-        let missing = try runWorker(["wait", "--id", "999999"], environment: environment)
+        let missing = try await runWorker(["wait", "--id", "999999"], environment: environment)
         XCTAssertEqual(missing.status, 3)
         XCTAssertTrue(missing.stderr.contains("no job with this id"), missing.stderr)
-        XCTAssertEqual(try worker.stop().status, 0)
+        let stopped = try await worker.stop()
+        XCTAssertEqual(stopped.status, 0, stopped.stderr)
     }
 
     /// Every finished id is named exactly once, in payloads under PostgreSQL's 8,000-byte limit.
@@ -62,7 +63,7 @@ final class WaitTests: DatabaseTestCase {
         let listener = try database.connect()
         try listener.listen(GrantQueue.doneChannel)
         try insertJobs(10_000)
-        let result = try runWorker(["run", "--until-empty", "--concurrency", "64", "--batch-size", "500"],
+        let result = try await runWorker(["run", "--until-empty", "--concurrency", "64", "--batch-size", "500"],
                                    environment: try workerEnvironment(server), timeout: .seconds(120))
         XCTAssertEqual(result.status, 0, result.stderr)
         try connection.query("SELECT pg_notify($1, 'marker')", [GrantQueue.doneChannel])
