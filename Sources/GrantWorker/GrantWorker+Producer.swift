@@ -229,13 +229,14 @@ extension GrantWorker {
         for _ in 0..<max(0, count) { slots.signal() }
     }
 
-    /// Idle: sleep on the LISTEN socket until an insert notifies, or `limit` passes
-    /// (the first app ready again, at most the poll slice); without notifications
-    /// (transaction pool mode), just sleep. True when an insert was notified.
+    /// Idle: sleep on the LISTEN socket until an insert (or a finished keyed job,
+    /// sql/014) notifies, or `limit` passes (the first app ready again, at most the
+    /// poll slice); without notifications (transaction pool mode), until this
+    /// worker's completer writes finished jobs, whose ordering keys' next jobs are
+    /// claimable now. True when woken that way.
     private func waitForWork(_ queue: GrantQueue, notified: Bool, upTo limit: Duration) -> Bool {
         guard notified else {
-            _ = sleepUnlessStopping(limit)
-            return false
+            return !isStopping && wakeUp.wait(timeout: limit) && !isStopping
         }
         do {
             return try queue.waitForNewJobs(timeout: max(limit, .microseconds(1)))
