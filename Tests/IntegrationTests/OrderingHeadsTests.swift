@@ -39,6 +39,9 @@ final class OrderingHeadsTests: DatabaseTestCase {
         // the free jobs, 3 rows, not the 299 waiting behind the head.
         try connection.query("ANALYZE visibility_grant_jobs")
         try connection.query("BEGIN")
+        // On a table this small the planner would rather read it whole; what matters is what the index holds.
+        try connection.query("SET LOCAL enable_seqscan = off")
+        try connection.query("SET LOCAL enable_bitmapscan = off")
         let plan = try connection.query("EXPLAIN (ANALYZE, COSTS OFF) " + GrantQueue.claimBatch.sql, ["w", 10, 30.0, "default"])
             .map { try $0.decode(0, as: String.self) }
         try connection.query("ROLLBACK")
@@ -86,7 +89,7 @@ final class OrderingHeadsTests: DatabaseTestCase {
                                             httpStatus: 400, errorCode: "employee.not.exist")], workerID: "w")
         XCTAssertEqual(try unblocked(key: "k"), ["a2"], "a failed job lets the next one go")
         // `retry` puts a1 back: it is older, so a2 waits again.
-        XCTAssertEqual(try queue.retryFailed(.init(ids: [first[0].id]), moreAttempts: 1), 1)
+        XCTAssertEqual(try queue.retryFailed(.init(ids: [first[0].id]), moreAttempts: 5), 1)
         XCTAssertEqual(try unblocked(key: "k"), ["a1"])
         // A retriable error pushes the head's run_at out: the key waits for it, nothing overtakes.
         let again = try queue.claim(workerID: "w", limit: 10, lease: .seconds(30))
