@@ -141,7 +141,10 @@ final class Completer: Sendable {
 
     private func gather() {
         let deadline = DispatchTime.now() + Self.gatherWindow
-        while !stopping.load(ordering: .acquiring), pending.withLock({ $0.count }) < Self.gatherTarget, DispatchTime.now() < deadline {
+        // With no call in flight no outcome is coming to share the statement: write now
+        // (one ordering key's next job waits for exactly this write).
+        while !stopping.load(ordering: .acquiring), pending.withLock({ $0.count }) < Self.gatherTarget, inFlight.count > 0,
+              DispatchTime.now() < deadline {
             _ = wake.wait(timeout: deadline)
         }
     }

@@ -166,7 +166,8 @@ extension GrantWorker {
     private func takePermits(_ wanted: Int) -> Int? {
         guard slots.wait(timeout: .now() + .milliseconds(250)) == .success else { return nil }
         var held = 1 + takeFreeSlots(upTo: wanted - 1)
-        if held < wanted {
+        // With no call in flight, no permit is coming back: claim at once.
+        if held < wanted, inFlight.count > 0 {
             // Let finishing calls return their permits while this thread sleeps: a permit
             // returned to a semaphore nobody waits on costs no wake-up, one handed to a
             // waiting thread costs a context switch.
