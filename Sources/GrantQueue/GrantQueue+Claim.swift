@@ -16,9 +16,11 @@ extension GrantQueue {
     ///
     /// A job with an `ordering_key` is claimable only when no older job with the
     /// same key is pending or running, so such jobs run one at a time, in id
-    /// order, across all workers; the check lives here, in the database, so it
-    /// holds however many workers there are. Only a finished (succeeded, failed,
-    /// cancelled) older job lets the next one go.
+    /// order, across all workers. The database keeps that in `ordering_blocked`
+    /// (sql/014_ordering_heads.sql): only a key's head is unblocked, and the claim
+    /// index leaves blocked jobs out, so a long backlog behind one key costs the
+    /// claim nothing. Only a finished (succeeded, failed, cancelled) older job lets
+    /// the next one go, in the same transaction that finishes it.
     static let claimBatch = PostgresStatement(
         name: "grant_jobs_claim",
         sql: """
@@ -28,10 +30,7 @@ extension GrantQueue {
                 WHERE j.app = $4 AND j.state = 'pending' AND j.run_at <= now()
                   AND EXISTS (SELECT 1 FROM visibility_apps AS a
                               WHERE a.name = $4 AND (a.paused_until IS NULL OR a.probe_by = $1))
-                  AND (j.ordering_key IS NULL OR NOT EXISTS (
-                        SELECT 1 FROM visibility_grant_jobs AS older
-                        WHERE older.ordering_key = j.ordering_key AND older.id < j.id
-                          AND older.state IN ('pending', 'running')))
+                  AND NOT j.ordering_blocked
                 ORDER BY j.priority DESC, j.run_at, j.id
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED

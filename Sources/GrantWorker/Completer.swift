@@ -26,6 +26,8 @@ final class Completer: Sendable {
     private let inFlight: InFlightJobs
     private let pauseGate: PauseGate
     private let appsWithoutSecret: @Sendable () -> [String]
+    /// Called after a write that finished jobs (see `ProducerWakeUp`).
+    private let finishedJobs: @Sendable () -> Void
     let health: DatabaseHealth
     private let metrics: WorkerMetrics
     private let logger: Logger
@@ -33,12 +35,13 @@ final class Completer: Sendable {
     private let pid: Int32
 
     init(configuration: PostgresConfiguration, options: WorkerOptions, inFlight: InFlightJobs, pauseGate: PauseGate,
-         appsWithoutSecret: @escaping @Sendable () -> [String], health: DatabaseHealth, metrics: WorkerMetrics, logger: Logger, host: String, pid: Int32) {
+         appsWithoutSecret: @escaping @Sendable () -> [String], finishedJobs: @escaping @Sendable () -> Void, health: DatabaseHealth, metrics: WorkerMetrics, logger: Logger, host: String, pid: Int32) {
         self.configuration = configuration
         self.options = options
         self.inFlight = inFlight
         self.pauseGate = pauseGate
         self.appsWithoutSecret = appsWithoutSecret
+        self.finishedJobs = finishedJobs
         self.health = health
         self.metrics = metrics
         self.logger = logger
@@ -111,8 +114,9 @@ final class Completer: Sendable {
     private func write(_ batch: [GrantJobOutcome], with queue: GrantQueue) throws {
         guard !batch.isEmpty else { return }
         do {
-            try queue.complete(batch, workerID: options.workerID)
+            let written = try queue.complete(batch, workerID: options.workerID)
             outstanding.subtract(batch.count, ordering: .releasing)
+            if written.contains(where: { $0.state != "pending" }) { finishedJobs() }
             return
         } catch let error as PostgresError where !error.isConnectionFailure && batch.count > 1 {
             logger.warning("the database refused a batch of outcomes; writing them one by one", metadata: ["error": "\(error)"])
@@ -137,7 +141,10 @@ final class Completer: Sendable {
 
     private func gather() {
         let deadline = DispatchTime.now() + Self.gatherWindow
-        while !stopping.load(ordering: .acquiring), pending.withLock({ $0.count }) < Self.gatherTarget, DispatchTime.now() < deadline {
+        // With no call in flight no outcome is coming to share the statement: write now
+        // (one ordering key's next job waits for exactly this write).
+        while !stopping.load(ordering: .acquiring), pending.withLock({ $0.count }) < Self.gatherTarget, inFlight.count > 0,
+              DispatchTime.now() < deadline {
             _ = wake.wait(timeout: deadline)
         }
     }

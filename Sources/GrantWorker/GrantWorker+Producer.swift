@@ -166,7 +166,8 @@ extension GrantWorker {
     private func takePermits(_ wanted: Int) -> Int? {
         guard slots.wait(timeout: .now() + .milliseconds(250)) == .success else { return nil }
         var held = 1 + takeFreeSlots(upTo: wanted - 1)
-        if held < wanted {
+        // With no call in flight, no permit is coming back: claim at once.
+        if held < wanted, inFlight.count > 0 {
             // Let finishing calls return their permits while this thread sleeps: a permit
             // returned to a semaphore nobody waits on costs no wake-up, one handed to a
             // waiting thread costs a context switch.
@@ -229,13 +230,14 @@ extension GrantWorker {
         for _ in 0..<max(0, count) { slots.signal() }
     }
 
-    /// Idle: sleep on the LISTEN socket until an insert notifies, or `limit` passes
-    /// (the first app ready again, at most the poll slice); without notifications
-    /// (transaction pool mode), just sleep. True when an insert was notified.
+    /// Idle: sleep on the LISTEN socket until an insert (or a finished keyed job,
+    /// sql/014) notifies, or `limit` passes (the first app ready again, at most the
+    /// poll slice); without notifications (transaction pool mode), until this
+    /// worker's completer writes finished jobs, whose ordering keys' next jobs are
+    /// claimable now. True when woken that way.
     private func waitForWork(_ queue: GrantQueue, notified: Bool, upTo limit: Duration) -> Bool {
         guard notified else {
-            _ = sleepUnlessStopping(limit)
-            return false
+            return !isStopping && wakeUp.wait(timeout: limit) && !isStopping
         }
         do {
             return try queue.waitForNewJobs(timeout: max(limit, .microseconds(1)))

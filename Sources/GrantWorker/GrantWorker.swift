@@ -45,6 +45,8 @@ public final class GrantWorker: Sendable {
     let writesCutoff = PostgresCutoff()
     let stopRequested = Atomic<Int>(0)
     let stopSignal = DispatchSemaphore(value: 0)
+    /// The completer's "jobs finished" for a producer without notifications.
+    let wakeUp = ProducerWakeUp()
     let shutdownStartedAt = Mutex<ContinuousClock.Instant?>(nil)
 
     public init(options: WorkerOptions, database: PostgresConfiguration, credentials: AppCredentials, logger: Logger) {
@@ -57,8 +59,9 @@ public final class GrantWorker: Sendable {
         claimsHealth = DatabaseHealth(role: "claims", database: database.displayName, logger: logger)
         let writesDatabase = database.with(cutoff: writesCutoff)
         let appsWithoutSecret = self.appsWithoutSecret
+        let wakeUp = self.wakeUp
         completer = Completer(configuration: writesDatabase, options: options, inFlight: inFlight, pauseGate: pauseGate,
-                              appsWithoutSecret: { appsWithoutSecret.current },
+                              appsWithoutSecret: { appsWithoutSecret.current }, finishedJobs: { wakeUp.raise() },
                               health: DatabaseHealth(role: "outcomes", database: database.displayName, logger: logger),
                               metrics: metrics, logger: logger, host: ProcessInfo.processInfo.hostName,
                               pid: ProcessInfo.processInfo.processIdentifier)
@@ -74,6 +77,7 @@ public final class GrantWorker: Sendable {
         stopRequested.add(1, ordering: .sequentiallyConsistent)
         beginShutdown()
         stopSignal.signal()
+        wakeUp.raise()
     }
 
     /// SIGHUP: re-read the app secrets folder before the next claim (the producer

@@ -118,7 +118,7 @@ final class MigrationTests: DatabaseTestCase {
         try connection.query("ANALYZE visibility_grant_jobs")
         let plan = try connection.query("EXPLAIN " + GrantQueue.claimBatch.sql, ["w", 10, 30.0, "default"])
             .map { try $0.decode(0, as: String.self) }.joined(separator: "\n")
-        XCTAssertTrue(plan.contains("visibility_grant_jobs_claimable_by_app"), plan)
+        XCTAssertTrue(plan.contains("visibility_grant_jobs_claimable_heads_by_app"), plan)
     }
 
     /// sql/009 on a database that 001-007 built and filled: every row stays, the

@@ -58,4 +58,33 @@ final class OrderingTests: DatabaseTestCase {
         XCTAssertTrue(lastSequence.values.allSatisfy { $0 == 20 })
         XCTAssertGreaterThan(server.state.stats.codes["system.busy", default: 0], 0)
     }
+
+    /// With a one-minute poll, a worker between two jobs of one key waits for a
+    /// notification or at most half a second (its idle slice when it listens): 200
+    /// jobs one after the other within 40 s are possible only if finishing each job
+    /// wakes it for the next.
+    func testATwoHundredJobKeyDrainsOnWakeUpsAloneWithAOneMinutePoll() async throws {
+        try await drainOneKeyOnWakeUps(extraArguments: [])
+    }
+
+    /// The same without notifications (transaction pool mode, no LISTEN): between two
+    /// jobs the producer would sleep the whole minute, unless its completer, having
+    /// written a finished job, wakes it.
+    func testATwoHundredJobKeyDrainsOnTheCompletersWakeUpsInTransactionPoolMode() async throws {
+        try await drainOneKeyOnWakeUps(extraArguments: ["--pool-mode", "transaction"])
+    }
+
+    private func drainOneKeyOnWakeUps(extraArguments: [String]) async throws {
+        let server = try await startFake()
+        try connection.query("""
+            INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key)
+            SELECT ARRAY['ding1'], 'one-' || g, 'one' FROM generate_series(1, 200) AS g
+            """)
+        let worker = try startWorker(["run", "--until-empty", "--concurrency", "8", "--poll-interval", "60s"] + extraArguments,
+                                     environment: try workerEnvironment(server))
+        let result = try worker.wait(timeout: .seconds(40))
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'succeeded'"), 200)
+        XCTAssertEqual(server.state.applied.map(\.optUserId), (1...200).map { "one-\($0)" })
+    }
 }

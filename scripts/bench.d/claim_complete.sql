@@ -9,10 +9,7 @@ WITH claimed AS (
         WHERE j.app = 'default' AND j.state = 'pending' AND j.run_at <= now()
           AND EXISTS (SELECT 1 FROM visibility_apps AS a
                       WHERE a.name = 'default' AND (a.paused_until IS NULL OR a.probe_by = ('pgbench-' || :worker)))
-          AND (j.ordering_key IS NULL OR NOT EXISTS (
-                SELECT 1 FROM visibility_grant_jobs AS older
-                WHERE older.ordering_key = j.ordering_key AND older.id < j.id
-                  AND older.state IN ('pending', 'running')))
+          AND NOT j.ordering_blocked
         ORDER BY j.priority DESC, j.run_at, j.id
         LIMIT :batch
         FOR UPDATE SKIP LOCKED

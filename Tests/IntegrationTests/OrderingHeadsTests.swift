@@ -1,0 +1,116 @@
+import Foundation
+@testable import GrantQueue
+import Postgres
+import XCTest
+
+/// sql/014_ordering_heads.sql: of a key's unfinished jobs only its head is
+/// claimable, blocked jobs stay out of the claim index, and the next job goes in
+/// the transaction that finishes the one before.
+final class OrderingHeadsTests: DatabaseTestCase {
+    private var queue: GrantQueue { GrantQueue(connection: connection) }
+
+    private func claimNames(_ limit: Int = 10) throws -> [String] {
+        try queue.claim(workerID: "w", limit: limit, lease: .seconds(30)).map(\.optUserId)
+    }
+
+    private func succeed(_ name: String) throws {
+        let row = try XCTUnwrap(connection.query("SELECT id, attempts FROM visibility_grant_jobs WHERE opt_user_id = $1", [name]).first)
+        let done = try queue.complete([GrantJobOutcome(jobID: try row.decode(0), attempt: try row.decode(1), disposition: .succeeded,
+                                                       startedAt: Date(), httpStatus: 200)], workerID: "w")
+        XCTAssertEqual(done.count, 1, "\(name) was not running for w")
+    }
+
+    private func unblocked(key: String) throws -> [String] {
+        try connection.query("""
+            SELECT opt_user_id FROM visibility_grant_jobs
+            WHERE ordering_key = $1 AND state IN ('pending', 'running') AND NOT ordering_blocked ORDER BY id
+            """, [key]).map { try $0.decode(0) }
+    }
+
+    func testALongKeyCostsTheClaimOneRowAndItsSuccessorGoesInTheFinishingTransaction() throws {
+        try connection.query("""
+            INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key)
+            SELECT ARRAY['ding1'], 'long-' || g, 'long' FROM generate_series(1, 300) AS g
+            """)
+        try connection.query("INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id) VALUES ('{ding2}', 'free-1'), ('{ding2}', 'free-2')")
+        XCTAssertEqual(try unblocked(key: "long"), ["long-1"])
+        XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE ordering_blocked"), 299)
+        // The claim index holds what may be claimed now: the claim reads the key's head and
+        // the free jobs, 3 rows, not the 299 waiting behind the head.
+        try connection.query("ANALYZE visibility_grant_jobs")
+        try connection.query("BEGIN")
+        // On a table this small the planner would rather read it whole; what matters is what the index holds.
+        try connection.query("SET LOCAL enable_seqscan = off")
+        try connection.query("SET LOCAL enable_bitmapscan = off")
+        let plan = try connection.query("EXPLAIN (ANALYZE, COSTS OFF) " + GrantQueue.claimBatch.sql, ["w", 10, 30.0, "default"])
+            .map { try $0.decode(0, as: String.self) }
+        try connection.query("ROLLBACK")
+        let scan = try XCTUnwrap(plan.first { $0.contains("visibility_grant_jobs_claimable_heads_by_app") }, plan.joined(separator: "\n"))
+        XCTAssertTrue(scan.contains(" rows=3 loops=1"), plan.joined(separator: "\n"))
+
+        XCTAssertEqual(try claimNames(), ["long-1", "free-1", "free-2"])
+        XCTAssertEqual(try claimNames(), [], "long-2 waits while long-1 runs")
+
+        let listener = try database.connect()
+        try listener.listen(GrantQueue.notificationChannel)
+        _ = try listener.waitForNotifications(timeout: .milliseconds(1))  // whatever the inserts sent
+        try connection.query("BEGIN")
+        try succeed("long-1")
+        XCTAssertEqual(try unblocked(key: "long"), ["long-2"], "the successor is the head within the finishing transaction")
+        try connection.query("COMMIT")
+        let woken = try listener.waitForNotifications(timeout: .seconds(5))
+        XCTAssertEqual(woken.map(\.channel), [GrantQueue.notificationChannel], "finishing a keyed job wakes idle workers")
+        XCTAssertEqual(try claimNames(), ["long-2"])
+    }
+
+    func testALowerIDThatCommitsLateGoesFirstUnlessANewerJobAlreadyStarted() throws {
+        try connection.query("INSERT INTO visibility_grant_jobs (id, to_corp_ids, opt_user_id, ordering_key) OVERRIDING SYSTEM VALUE VALUES (100, '{d}', 'k-100', 'k')")
+        // Drawn earlier, committed later: the lower id takes the head from the pending one.
+        try connection.query("INSERT INTO visibility_grant_jobs (id, to_corp_ids, opt_user_id, ordering_key) OVERRIDING SYSTEM VALUE VALUES (90, '{d}', 'k-90', 'k')")
+        XCTAssertEqual(try unblocked(key: "k"), ["k-90"])
+        XCTAssertEqual(try claimNames(), ["k-90"])
+        // Once one has started, a late lower id waits for it: one job of a key at a time.
+        try connection.query("INSERT INTO visibility_grant_jobs (id, to_corp_ids, opt_user_id, ordering_key) OVERRIDING SYSTEM VALUE VALUES (80, '{d}', 'k-80', 'k')")
+        XCTAssertEqual(try claimNames(), [])
+        try succeed("k-90")
+        XCTAssertEqual(try claimNames(), ["k-80"])
+        try succeed("k-80")
+        XCTAssertEqual(try claimNames(), ["k-100"])
+    }
+
+    func testARetriedOlderJobTakesItsKeyBackAndAHeadDueLaterHoldsIt() throws {
+        try connection.query("""
+            INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key) VALUES
+              ('{d}', 'a1', 'k'), ('{d}', 'a2', 'k'), ('{d}', 'a3', 'k')
+            """)
+        let first = try queue.claim(workerID: "w", limit: 10, lease: .seconds(30))
+        XCTAssertEqual(first.map(\.optUserId), ["a1"])
+        try queue.complete([GrantJobOutcome(jobID: first[0].id, attempt: 1, disposition: .failed, startedAt: Date(),
+                                            httpStatus: 400, errorCode: "employee.not.exist")], workerID: "w")
+        XCTAssertEqual(try unblocked(key: "k"), ["a2"], "a failed job lets the next one go")
+        // `retry` puts a1 back: it is older, so a2 waits again.
+        XCTAssertEqual(try queue.retryFailed(.init(ids: [first[0].id]), moreAttempts: 5), 1)
+        XCTAssertEqual(try unblocked(key: "k"), ["a1"])
+        // A retriable error pushes the head's run_at out: the key waits for it, nothing overtakes.
+        let again = try queue.claim(workerID: "w", limit: 10, lease: .seconds(30))
+        XCTAssertEqual(again.map(\.optUserId), ["a1"])
+        try queue.complete([GrantJobOutcome(jobID: again[0].id, attempt: again[0].attempt, disposition: .retry(at: Date(timeIntervalSinceNow: 3600)),
+                                            startedAt: Date(), httpStatus: 500, errorCode: "system.busy")], workerID: "w")
+        XCTAssertEqual(try claimNames(), [])
+        XCTAssertEqual(try unblocked(key: "k"), ["a1"])
+        // Cancelling the waiting head, or deleting it, lets the next one go.
+        XCTAssertEqual(try queue.cancelPending(ids: [again[0].id], idempotencyKeys: []).cancelled, 1)
+        XCTAssertEqual(try unblocked(key: "k"), ["a2"])
+        try connection.query("DELETE FROM visibility_grant_jobs WHERE opt_user_id = 'a2'")
+        XCTAssertEqual(try claimNames(), ["a3"])
+    }
+
+    func testTheFlagIsTheDatabasesNotTheProducers() throws {
+        try connection.query("""
+            INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key, ordering_blocked) VALUES
+              ('{d}', 'free', NULL, true), ('{d}', 'b1', 'b', true), ('{d}', 'b2', 'b', false)
+            """)
+        XCTAssertEqual(try claimNames(), ["free", "b1"])
+        XCTAssertEqual(try unblocked(key: "b"), ["b1"])
+    }
+}
