@@ -82,7 +82,7 @@ final class OrderingTests: DatabaseTestCase {
             """)
         let worker = try startWorker(["run", "--until-empty", "--concurrency", "8", "--poll-interval", "60s"] + extraArguments,
                                      environment: try workerEnvironment(server))
-        let result = try worker.wait(timeout: .seconds(40))
+        let result = try await worker.wait(timeout: .seconds(40))
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'succeeded'"), 200)
         XCTAssertEqual(server.state.applied.map(\.optUserId), (1...200).map { "one-\($0)" })
