@@ -42,8 +42,12 @@ extension GrantWorker {
             }
             if notified, roster.hasIdleApps, ContinuousClock.now >= nextNotificationCheck {
                 // While other apps keep the producer busy, an insert for an idle app still gets its turn soon.
-                if (try? queue.waitForNewJobs(timeout: .microseconds(1))) == true { roster.wakeAll() }
+                let woken = (try? queue.waitForNewJobs(timeout: .microseconds(1))) == true
+                if woken { roster.wakeAll() }
                 nextNotificationCheck = ContinuousClock.now + .milliseconds(20)
+                // The notification is consumed now: with no turn chosen before it, choose
+                // again rather than sleep until the next one.
+                if woken, turn == nil { continue }
             }
             guard let turn else {
                 // Every app waits: for its rate, its probe's answer, an insert or the poll.
