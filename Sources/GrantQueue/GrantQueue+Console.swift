@@ -22,8 +22,8 @@ extension GrantQueue {
         FROM unnest($1::text[]) AS w (state), statistics AS st
         """
 
-    /// One state, exactly: from the index that holds that state (claim, lease, or
-    /// failed-or-cancelled index); succeeded jobs are counted only while few (the overview's rule).
+    /// One state, exactly: an index-only range scan of `visibility_grant_jobs_by_state_but_succeeded`
+    /// (succeeded jobs, which it leaves out, are counted only while few: the overview's rule).
     static let consoleCountState = "SELECT count(*)::bigint FROM visibility_grant_jobs WHERE state = $1"
 
     /// Reads only the pending part of the table, through the claim index.

@@ -112,7 +112,7 @@ final class ConsoleQueueTests: DatabaseTestCase {
             try self.connection.query("EXPLAIN " + GrantQueue.consoleListJobs, filter.parameters + [Int64?.none, 50])
                 .map { try $0.decode(0, as: String.self) }.joined(separator: "\n")
         }
-        XCTAssertTrue(try plan(ConsoleJobFilter(state: "failed")).contains("visibility_grant_jobs_failed_or_cancelled"))
+        XCTAssertTrue(try plan(ConsoleJobFilter(state: "failed")).contains("visibility_grant_jobs_by_state_but_succeeded"))
         XCTAssertTrue(try plan(ConsoleJobFilter(state: "failed", errorCode: "invalid.param")).contains("Index"))
         XCTAssertTrue(try plan(ConsoleJobFilter(orderingKey: "order-7")).contains("visibility_grant_jobs_by_ordering_key"))
         for filter in [ConsoleJobFilter(state: "failed"), ConsoleJobFilter(orderingKey: "order-7"), ConsoleJobFilter(errorCode: "invalid.param")] {

@@ -19,7 +19,7 @@ rm -rf "$run_dir" && mkdir -p "$run_dir"
 console_pid=""
 trap 'stop_processes $console_pid' EXIT
 
-sql "TRUNCATE visibility_grant_jobs, visibility_grant_attempts, visibility_workers" >/dev/null
+sql "TRUNCATE visibility_grant_jobs, visibility_grant_attempts, visibility_workers RESTART IDENTITY" >/dev/null
 psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" >/dev/null <<'SQL'
 INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, idempotency_key, ordering_key, state, attempts, max_attempts,
                                    last_http_status, last_error_code, last_error_message, run_at, created_at, updated_at, finished_at)
