@@ -77,7 +77,8 @@ extension GrantQueue {
     /// and their count. Rows whose idempotency key is taken (in the table, or by an
     /// earlier line) are skipped; the result names the lines that repeated a key of
     /// the same file. `progress` hears the rows and bytes read so far, every chunk.
-    /// The reader is the load's own until this returns.
+    /// The reader belongs to the load until this returns (after an error, until
+    /// the read under way ends).
     public func enqueue(from reader: GrantJobFile.Reader, maxErrors: Int = 100,
                         progress: (_ rows: Int, _ bytes: Int) -> Void = { _, _ in }) throws -> BulkEnqueueResult {
         try bulkEnqueue(BulkLoadParser(maxErrors: maxErrors, next: reader.next, position: { reader.bytesRead }),
