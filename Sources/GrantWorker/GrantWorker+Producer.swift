@@ -35,19 +35,16 @@ extension GrantWorker {
                 if appsWithoutSecret.replace(with: roster.appsWithoutSecret) {
                     completer.requestHeartbeat()  // so `status` says it soon
                 }
+                if notified, roster.hasIdleApps, ContinuousClock.now >= nextNotificationCheck {
+                    // While other apps keep the producer busy, an insert for an idle app still gets
+                    // its turn soon. Before the turn is chosen, so a notification taken here counts now.
+                    if (try? queue.waitForNewJobs(timeout: .microseconds(1))) == true { roster.wakeAll() }
+                    nextNotificationCheck = ContinuousClock.now + .milliseconds(20)
+                }
                 (turn, candidates, retryAfter) = try roster.nextTurn(queue, workerID: options.workerID)
             } catch {
                 _ = sleepUnlessStopping(claimsHealth.failed(error, during: "reading apps"))
                 continue
-            }
-            if notified, roster.hasIdleApps, ContinuousClock.now >= nextNotificationCheck {
-                // While other apps keep the producer busy, an insert for an idle app still gets its turn soon.
-                let woken = (try? queue.waitForNewJobs(timeout: .microseconds(1))) == true
-                if woken { roster.wakeAll() }
-                nextNotificationCheck = ContinuousClock.now + .milliseconds(20)
-                // The notification is consumed now: with no turn chosen before it, choose
-                // again rather than sleep until the next one.
-                if woken, turn == nil { continue }
             }
             guard let turn else {
                 // Every app waits: for its rate, its probe's answer, an insert or the poll.
