@@ -27,7 +27,7 @@ final class OrderingHeadsMigrationTests: DatabaseTestCase {
         try connection.query("UPDATE visibility_grant_jobs SET state = 'succeeded', finished_at = now(), attempts = 1 WHERE opt_user_id = 'b-1'")
         try connection.query("UPDATE visibility_grant_jobs SET state = 'failed', finished_at = now(), attempts = 1 WHERE opt_user_id = 'b-2'")
 
-        XCTAssertEqual(try all.migrate(connection), ["014_ordering_heads"])
+        XCTAssertEqual(try all.migrate(connection).first, "014_ordering_heads")
         let heads = try connection.query("""
             SELECT opt_user_id FROM visibility_grant_jobs
             WHERE ordering_key IS NOT NULL AND state IN ('pending', 'running') AND NOT ordering_blocked ORDER BY 1

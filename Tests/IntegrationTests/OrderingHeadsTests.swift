@@ -105,6 +105,54 @@ final class OrderingHeadsTests: DatabaseTestCase {
         XCTAssertEqual(try claimNames(), ["a3"])
     }
 
+    /// One statement that finishes the heads of several keys, claimed together with
+    /// free jobs, lets each key's next job go; a job moved to another key (by hand:
+    /// producers cannot update jobs) makes both keys choose their heads again.
+    func testOneStatementLetsEveryKeyItFinishesGoOnAndAMovedJobChangesBothKeys() throws {
+        try connection.query("""
+            INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key)
+            SELECT '{d}', key || s, key FROM generate_series(1, 3) AS s, unnest(ARRAY['a', 'b', 'c']) AS key ORDER BY key, s
+            """)
+        try connection.query("INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id) SELECT '{d}', 'free' || g FROM generate_series(1, 3) AS g")
+        let batch = try queue.claim(workerID: "w", limit: 10, lease: .seconds(30))
+        XCTAssertEqual(batch.map(\.optUserId), ["a1", "b1", "c1", "free1", "free2", "free3"])
+        try queue.complete(batch.map { GrantJobOutcome(jobID: $0.id, attempt: $0.attempt, disposition: .succeeded, startedAt: Date(),
+                                                       httpStatus: 200) }, workerID: "w")
+        XCTAssertEqual(try unblocked(key: "a"), ["a2"])
+        XCTAssertEqual(try unblocked(key: "b"), ["b2"])
+        XCTAssertEqual(try unblocked(key: "c"), ["c2"])
+
+        // a2 (older than every pending job of b) moves to b: a3 heads a, a2 heads b and b2 waits again.
+        try connection.query("UPDATE visibility_grant_jobs SET ordering_key = 'b' WHERE opt_user_id = 'a2'")
+        XCTAssertEqual(try unblocked(key: "a"), ["a3"])
+        XCTAssertEqual(try unblocked(key: "b"), ["a2"])
+        XCTAssertEqual(try claimNames(), ["a2", "a3", "c2"])
+    }
+
+    /// Claims and completions of jobs without a key, most of every queue, never call
+    /// the head choice (sql/015): counted by PostgreSQL within the transaction.
+    func testStatementsWithoutKeysNeverChooseHeads() throws {
+        try insertJobs(100)
+        try connection.query("INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key) VALUES ('{d}', 'k1', 'k')")
+        let calls = "SELECT pg_stat_get_xact_function_calls('visibility_ordering_choose_heads(text[])'::regprocedure)"
+        try connection.query("BEGIN")
+        try connection.query("SET LOCAL track_functions = 'pl'")
+        let free = try queue.claim(workerID: "w", limit: 50, lease: .seconds(30))
+        XCTAssertEqual(free.count, 50)
+        XCTAssertFalse(free.contains { $0.optUserId == "k1" })
+        try queue.complete(free.map { GrantJobOutcome(jobID: $0.id, attempt: $0.attempt, disposition: .succeeded, startedAt: Date(),
+                                                      httpStatus: 200) }, workerID: "w")
+        XCTAssertEqual(try connection.query(calls).first?.decode(0, as: Int?.self) ?? 0, 0)
+        // The keyed job's claim changes no head either; its completion does.
+        let rest = try queue.claim(workerID: "w", limit: 60, lease: .seconds(30))
+        XCTAssertTrue(rest.contains { $0.optUserId == "k1" })
+        XCTAssertEqual(try connection.query(calls).first?.decode(0, as: Int?.self) ?? 0, 0)
+        try queue.complete(rest.map { GrantJobOutcome(jobID: $0.id, attempt: $0.attempt, disposition: .succeeded, startedAt: Date(),
+                                                      httpStatus: 200) }, workerID: "w")
+        XCTAssertEqual(try connection.query(calls).first?.decode(0, as: Int?.self), 1)
+        try connection.query("COMMIT")
+    }
+
     func testTheFlagIsTheDatabasesNotTheProducers() throws {
         try connection.query("""
             INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key, ordering_blocked) VALUES

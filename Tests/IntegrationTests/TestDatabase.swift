@@ -143,6 +143,20 @@ class DatabaseTestCase: XCTestCase {
         ["DATABASE_URL": try database.conninfo()]
     }
 
+    /// The done notifications `listener` has received (it LISTENs to the done channel),
+    /// up to a marker this sends after them, so none still in flight is missed.
+    func donePayloads(on listener: PostgresConnection) throws -> [String] {
+        try connection.query("SELECT pg_notify($1, 'marker')", [GrantQueue.doneChannel])
+        var payloads: [String] = []
+        while !payloads.contains("marker") {
+            let batch = try listener.waitForNotifications(timeout: .seconds(5))
+            XCTAssertFalse(batch.isEmpty, "the marker did not arrive")
+            if batch.isEmpty { break }
+            payloads += batch.map(\.payload)
+        }
+        return payloads.filter { $0 != "marker" }
+    }
+
     /// Inserts `count` pending jobs with plain SQL (as a producer would).
     func insertJobs(_ count: Int, on connection: PostgresConnection? = nil) throws {
         try (connection ?? self.connection).query(

@@ -66,15 +66,8 @@ final class WaitTests: DatabaseTestCase {
         let result = try await runWorker(["run", "--until-empty", "--concurrency", "64", "--batch-size", "500"],
                                    environment: try workerEnvironment(server), timeout: .seconds(120))
         XCTAssertEqual(result.status, 0, result.stderr)
-        try connection.query("SELECT pg_notify($1, 'marker')", [GrantQueue.doneChannel])
-        var payloads: [String] = []
-        while !payloads.contains("marker") {
-            let batch = try listener.waitForNotifications(timeout: .seconds(5))
-            XCTAssertFalse(batch.isEmpty, "the marker did not arrive")
-            if batch.isEmpty { break }
-            payloads += batch.map(\.payload)
-        }
-        let ids = payloads.filter { $0 != "marker" }.flatMap { $0.split(separator: ",").compactMap { Int64($0) } }
+        let payloads = try donePayloads(on: listener)
+        let ids = payloads.flatMap { $0.split(separator: ",").compactMap { Int64($0) } }
         XCTAssertEqual(ids.count, 10_000, "each finished job once")
         XCTAssertEqual(Set(ids).count, 10_000)
         let all = try connection.query("SELECT id FROM visibility_grant_jobs").map { try $0.decode(0, as: Int64.self) }
