@@ -22,8 +22,9 @@ extension GrantQueue {
         FROM unnest($1::text[]) AS w (state), statistics AS st
         """
 
-    /// One state, exactly: an index-only range scan of `visibility_grant_jobs_by_state_but_succeeded`
-    /// (succeeded jobs, which it leaves out, are counted only while few: the overview's rule).
+    /// One state, exactly: an index-only range scan of `visibility_grant_jobs_by_state_not_running_or_succeeded`,
+    /// or for running jobs of `visibility_grant_jobs_running_leases` (succeeded jobs, which
+    /// neither holds, are counted only while few: the overview's rule).
     static let consoleCountState = "SELECT count(*)::bigint FROM visibility_grant_jobs WHERE state = $1"
 
     /// Reads only the pending part of the table, through the claim index.

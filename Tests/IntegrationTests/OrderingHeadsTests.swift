@@ -129,8 +129,20 @@ final class OrderingHeadsTests: DatabaseTestCase {
         XCTAssertEqual(try claimNames(), ["a2", "a3", "c2"])
     }
 
+    /// A job whose key is taken away (by hand) has a key only on the statement's old
+    /// side: the trigger still looks there, and the key's next job goes.
+    func testAHeadWhoseKeyIsRemovedLetsTheNextJobGo() throws {
+        try connection.query("""
+            INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key) VALUES ('{d}', 'a1', 'a'), ('{d}', 'a2', 'a')
+            """)
+        XCTAssertEqual(try unblocked(key: "a"), ["a1"])
+        try connection.query("UPDATE visibility_grant_jobs SET ordering_key = NULL WHERE opt_user_id = 'a1'")
+        XCTAssertEqual(try unblocked(key: "a"), ["a2"])
+        XCTAssertEqual(try claimNames(), ["a1", "a2"])
+    }
+
     /// Claims and completions of jobs without a key, most of every queue, never call
-    /// the head choice (sql/015): counted by PostgreSQL within the transaction.
+    /// the head choice (sql/015, 016): counted by PostgreSQL within the transaction.
     func testStatementsWithoutKeysNeverChooseHeads() throws {
         try insertJobs(100)
         try connection.query("INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key) VALUES ('{d}', 'k1', 'k')")
