@@ -5,7 +5,8 @@
 #   scripts/bench.d/schema_cost.sh DATABASE_URL REV [JOBS] [BATCH] [ROUNDS]
 #
 # Two schemas of one database: cost_before (sql/ and claim_complete.sql of REV)
-# and cost_now (those of the working tree). Each gets JOBS pending jobs; then one
+# and cost_now (those of the working tree), each migrated by this build's
+# `migrate` (VW_BIN, else a debug build). Each gets JOBS pending jobs; then one
 # pgbench client claims and completes BATCH jobs in one schema, then in the
 # other, in turn, until both are drained, and pgbench's per-statement averages
 # give the database's time a job in each (round trips included, the same for
@@ -20,10 +21,13 @@ rev=${2:?usage: schema_cost.sh DATABASE_URL REV [JOBS] [BATCH] [ROUNDS]}
 jobs=${3:-30000}
 batch=${4:-48}
 rounds=${5:-4}
+bin=${VW_BIN:-$(build_worker debug)}
 pgbench="$(postgres_bindir)/pgbench"
 [ -x "$pgbench" ] || pgbench=$(command -v pgbench)
 
 work=$(mktemp -d)
+# Everything for one side runs with its schema first on the search path (libpq
+# reads PGOPTIONS, so `migrate` creates its tables there too).
 psql_in() { PGOPTIONS="-c search_path=$1" psql "$url" -q -v ON_ERROR_STOP=1 "${@:2}"; }
 cleanup() {
   psql "$url" -q -c "DROP SCHEMA IF EXISTS cost_before CASCADE" -c "DROP SCHEMA IF EXISTS cost_now CASCADE" >/dev/null 2>&1 || true
@@ -31,22 +35,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$work/before" "$work/now"
+# Where each side's migrations and pgbench script are.
+declare -A source_of=([before]="$work/before" [now]="$REPO_ROOT")
+mkdir -p "$work/before"
 git -C "$REPO_ROOT" archive "$rev" sql scripts/bench.d/claim_complete.sql | tar -x -C "$work/before"
-cp -r "$REPO_ROOT/sql" "$work/now/sql"
-mkdir -p "$work/now/scripts/bench.d"
-cp "$REPO_ROOT/scripts/bench.d/claim_complete.sql" "$work/now/scripts/bench.d/"
 
-# Migrations as `migrate` applies them, statement by statement (psql's autocommit
-# runs each `-- migrate: after commit` statement on its own, as they must be).
 for side in before now; do
-  schema="cost_$side"
-  psql "$url" -q -v ON_ERROR_STOP=1 -c "DROP SCHEMA IF EXISTS $schema CASCADE" -c "CREATE SCHEMA $schema" 2>/dev/null
-  psql_in "$schema" -c "CREATE TABLE visibility_schema_migrations (version int PRIMARY KEY, name text NOT NULL,
-                          checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-  for file in "$work/$side"/sql/*.sql; do
-    psql_in "$schema" -f "$file" >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
-  done
+  psql "$url" -q -v ON_ERROR_STOP=1 -c "DROP SCHEMA IF EXISTS cost_$side CASCADE" -c "CREATE SCHEMA cost_$side" 2>/dev/null
+  PGOPTIONS="-c search_path=cost_$side" DATABASE_URL=$url "$bin" migrate --migrations-dir "${source_of[$side]}/sql" \
+    >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
 done
 
 # One script: both schemas' statements, each after a SET search_path.
@@ -54,7 +51,7 @@ mix() {
   echo '\set worker random(1, 1000000000)'
   for side in "$@"; do
     echo "SET search_path = cost_$side;"
-    grep -v -e '^\\set worker' -e '^--' "$work/$side/scripts/bench.d/claim_complete.sql"
+    grep -v -e '^\\set worker' -e '^--' "${source_of[$side]}/scripts/bench.d/claim_complete.sql"
   done
 }
 
@@ -72,7 +69,7 @@ for round in $(seq 1 "$rounds"); do
   if [ $((round % 2)) -eq 1 ]; then order="before now"; else order="now before"; fi
   fill
   mix $order >"$work/mix.sql"
-  "$pgbench" -n -M simple -c 1 -t $((jobs / batch)) -D batch="$batch" -r -f "$work/mix.sql" "$url" >"$work/pgbench.log" 2>&1 \
+  "$pgbench" -n -M simple -c 1 -t $(((jobs + batch - 1) / batch)) -D batch="$batch" -r -f "$work/mix.sql" "$url" >"$work/pgbench.log" 2>&1 \
     || { tail -n 20 "$work/pgbench.log" >&2; exit 1; }
   left=0
   for side in before now; do
