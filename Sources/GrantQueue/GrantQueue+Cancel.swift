@@ -3,10 +3,15 @@ import Postgres
 extension GrantQueue {
     /// Cancels the pending jobs among those named by id or idempotency key. Jobs
     /// that are running or finished are left alone, and counted.
+    ///
+    /// The ordering lock comes first, before any row lock (sql/017): cancelling a
+    /// keyed job chooses its key's head under that lock, and a completion holding
+    /// it may be waiting for one of these rows.
     static let cancelPending = """
         WITH selected AS (
             SELECT id, idempotency_key, state FROM visibility_grant_jobs
-            WHERE id = ANY($1::bigint[]) OR idempotency_key = ANY($2::text[])
+            WHERE (SELECT true FROM visibility_ordering_lock())
+              AND (id = ANY($1::bigint[]) OR idempotency_key = ANY($2::text[]))
             FOR UPDATE
         ),
         cancelled AS (

@@ -24,11 +24,13 @@ extension GrantQueue {
 
     /// Failed jobs back to pending, due now, with `$5` more attempts. The attempt
     /// counter keeps counting, so the audit trail's attempt numbers stay unique.
-    /// The last error stays on the row until the next attempt replaces it.
+    /// The last error stays on the row until the next attempt replaces it. The
+    /// ordering lock comes before any row lock, as for `cancel`.
     static let retryFailed = """
         WITH selected AS (
             SELECT id FROM visibility_grant_jobs
-            WHERE state = 'failed'
+            WHERE (SELECT true FROM visibility_ordering_lock())
+              AND state = 'failed'
               AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[]))
               AND ($2::text[] IS NULL OR last_error_code = ANY($2::text[]))
               AND ($3::timestamptz IS NULL OR finished_at >= $3::timestamptz)

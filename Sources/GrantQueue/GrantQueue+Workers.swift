@@ -23,13 +23,20 @@ extension GrantQueue {
             """
     )
 
-    /// Pushes out the leases of the jobs this worker still has in flight, in one statement.
+    /// Pushes out the leases of the jobs this worker still has in flight, in one
+    /// statement that never waits for a row lock: a row locked by this worker's own
+    /// completion is being finished, and one locked by anyone else (an operator's
+    /// open transaction) cannot be taken from this worker by a rescuer either, so
+    /// waiting for it would only hold up every other lease.
     static let extendLeases = PostgresStatement(
         name: "grant_jobs_extend_leases",
         sql: """
-            UPDATE visibility_grant_jobs
+            UPDATE visibility_grant_jobs AS j
             SET locked_until = now() + make_interval(secs => $3::float8)
-            WHERE id = ANY($2::bigint[]) AND state = 'running' AND locked_by = $1
+            FROM (SELECT id FROM visibility_grant_jobs
+                  WHERE id = ANY($2::bigint[]) AND state = 'running' AND locked_by = $1
+                  FOR UPDATE SKIP LOCKED) AS mine
+            WHERE j.id = mine.id
             """
     )
 

@@ -5,48 +5,43 @@ import Logging
 import Postgres
 import Synchronization
 
-/// Writes outcomes back in batches, on its own thread and connection, keeps
-/// the worker's heartbeat and in-flight leases fresh, and takes back jobs whose
-/// worker stopped renewing their leases (the rescuer).
+/// Writes outcomes back in batches, on its own thread and connection (leases
+/// and the heartbeat are the `LeaseKeeper`'s, so a write that waits holds none).
 ///
-/// Outcomes wait in memory until written: while the database is down they pile
-/// up here and go out once it is back (a lease that expired meanwhile makes the
-/// fenced write a no-op, and the job simply runs again).
+/// Outcomes wait in memory until written: while the database is down, or refuses
+/// a statement for a reason that passes (a deadlock, a lock or statement timeout,
+/// a serialization failure, a shutdown), they pile up here and go out once it
+/// answers again. A batch refused for what it holds is split until the outcome
+/// that fails is found; that one is written in a plainer form or given back, and
+/// logged with its job id, so one bad outcome never holds the rest and is never
+/// retried for ever (a lease that expired meanwhile makes the fenced write a
+/// no-op, and the job simply runs again).
 final class Completer: Sendable {
     private let pending = Mutex<[GrantJobOutcome]>([])
+    /// The batch being written now: still `running` in the table, its leases kept.
+    private let writing = Mutex<[Int64]>([])
     /// Submitted but not yet acknowledged by the database.
     private let outstanding = Atomic<Int>(0)
     private let wake = DispatchSemaphore(value: 0)
     private let stopping = Atomic<Bool>(false)
-    private let heartbeatRequested = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
 
     private let configuration: PostgresConfiguration
     private let options: WorkerOptions
     private let inFlight: InFlightJobs
-    private let pauseGate: PauseGate
-    private let appsWithoutSecret: @Sendable () -> [String]
     /// Called after a write that finished jobs (see `ProducerWakeUp`).
     private let finishedJobs: @Sendable () -> Void
     let health: DatabaseHealth
-    private let metrics: WorkerMetrics
     private let logger: Logger
-    private let host: String
-    private let pid: Int32
 
-    init(configuration: PostgresConfiguration, options: WorkerOptions, inFlight: InFlightJobs, pauseGate: PauseGate,
-         appsWithoutSecret: @escaping @Sendable () -> [String], finishedJobs: @escaping @Sendable () -> Void, health: DatabaseHealth, metrics: WorkerMetrics, logger: Logger, host: String, pid: Int32) {
+    init(configuration: PostgresConfiguration, options: WorkerOptions, inFlight: InFlightJobs,
+         finishedJobs: @escaping @Sendable () -> Void, health: DatabaseHealth, logger: Logger) {
         self.configuration = configuration
         self.options = options
         self.inFlight = inFlight
-        self.pauseGate = pauseGate
-        self.appsWithoutSecret = appsWithoutSecret
         self.finishedJobs = finishedJobs
         self.health = health
-        self.metrics = metrics
         self.logger = logger
-        self.host = host
-        self.pid = pid
     }
 
     /// Most outcomes written by one statement.
@@ -56,14 +51,12 @@ final class Completer: Sendable {
     /// of calls a second this halves the database's work for a few ms of delay.
     static let gatherWindow: DispatchTimeInterval = .milliseconds(3)
     static let gatherTarget = 200
-    /// How often `visibility_queue_depth` is read (a count over the due backlog).
-    static let queueDepthInterval: Duration = .seconds(15)
 
     var unwrittenCount: Int { outstanding.load(ordering: .acquiring) }
 
     /// Jobs whose outcome waits to be written: still `running` in the table, so
     /// their leases are extended like those of calls in flight.
-    var unwrittenJobIDs: [Int64] { pending.withLock { $0.map(\.jobID) } }
+    var unwrittenJobIDs: [Int64] { pending.withLock { $0.map(\.jobID) } + writing.withLock { $0 } }
 
     func submit(_ outcome: GrantJobOutcome) {
         submit(CollectionOfOne(outcome))
@@ -80,12 +73,6 @@ final class Completer: Sendable {
         // Wake the writer when work appears and when a batch is full, not for every
         // outcome: at thousands a second, a wake-up each is a context switch each.
         if before == 0 || (before < Self.gatherTarget && after >= Self.gatherTarget) { wake.signal() }
-    }
-
-    /// Sends the heartbeat (and with it the worker's report) now rather than on schedule.
-    func requestHeartbeat() {
-        heartbeatRequested.store(true, ordering: .releasing)
-        wake.signal()
     }
 
     func start() {
@@ -106,37 +93,57 @@ final class Completer: Sendable {
         return finished.wait(timeout: .now() + timeout.dispatchTimeInterval) == .success && unwrittenCount == 0
     }
 
-    /// Writes `batch`. Outcomes still unwritten when the connection fails go back to
-    /// the front of the queue for the next try; a batch the server refuses for
-    /// another reason is written one outcome at a time, and an outcome refused on
-    /// its own is logged and dropped (its lease runs out and the job runs again),
-    /// so one bad outcome cannot stop the rest.
-    private func write(_ batch: [GrantJobOutcome], with queue: GrantQueue) throws {
+    /// Writes `batch`, or throws a transient error with what is still unwritten of
+    /// it back at the front of the queue for the next try. A batch refused for what
+    /// it holds is split in halves, and halves again, down to the outcome that fails
+    /// alone (`writeAlone`).
+    private func write(_ batch: ArraySlice<GrantJobOutcome>, with queue: GrantQueue, splitting: Bool = false) throws {
         guard !batch.isEmpty else { return }
+        writing.withLock { $0 = batch.map(\.jobID) }
+        defer { writing.withLock { $0 = [] } }
         do {
-            let written = try queue.complete(batch, workerID: options.workerID)
+            let written = try queue.complete(Array(batch), workerID: options.workerID)
             outstanding.subtract(batch.count, ordering: .releasing)
             if written.contains(where: { $0.state != "pending" }) { finishedJobs() }
-            return
-        } catch let error as PostgresError where !error.isConnectionFailure && batch.count > 1 {
-            logger.warning("the database refused a batch of outcomes; writing them one by one", metadata: ["error": "\(error)"])
+        } catch let error as PostgresError where !error.isTransient {
+            guard batch.count > 1 else {
+                try writeAlone(batch[batch.startIndex], refused: error, with: queue)
+                return
+            }
+            if !splitting {
+                logger.warning("the database refused a batch of outcomes; finding the one it refuses",
+                               metadata: ["outcomes": "\(batch.count)", "error": "\(error)"])
+            }
+            // Errors thrown here pass the catch below: each half puts back only its own.
+            let middle = batch.startIndex + batch.count / 2
+            try write(batch[..<middle], with: queue, splitting: true)
+            try write(batch[middle...], with: queue, splitting: true)
         } catch {
             pending.withLock { $0.insert(contentsOf: batch, at: 0) }
             throw error
         }
-        for (index, outcome) in batch.enumerated() {
-            do {
-                try queue.complete([outcome], workerID: options.workerID)
-            } catch let error as PostgresError where !error.isConnectionFailure {
-                logger.error("dropping an outcome the database refuses; the job will run again",
-                             metadata: ["job_id": "\(outcome.jobID)", "error": "\(error)"])
-            } catch {
-                pending.withLock { $0.insert(contentsOf: batch[index...], at: 0) }
-                outstanding.subtract(index, ordering: .releasing)
-                throw error
-            }
+    }
+
+    /// One outcome the database refuses: written again without the texts it carried
+    /// from the API (code, message, request id), the likeliest to break a rule; if
+    /// even that is refused, given up: its lease runs out and the job runs again,
+    /// on a new attempt, so a job whose every outcome is refused ends `failed` once
+    /// its attempts are used up. Logged with the job id, and counted apart from the
+    /// database's health (the database answers; it refuses this one row).
+    private func writeAlone(_ outcome: GrantJobOutcome, refused error: PostgresError, with queue: GrantQueue) throws {
+        let plain = GrantJobOutcome(jobID: outcome.jobID, attempt: outcome.attempt, disposition: outcome.disposition,
+                                    startedAt: outcome.startedAt, reachedAPI: outcome.reachedAPI, httpStatus: outcome.httpStatus)
+        do {
+            let written = try queue.complete([plain], workerID: options.workerID)
+            if written.contains(where: { $0.state != "pending" }) { finishedJobs() }
+            logger.error("the database refused this outcome with the API's texts; written without them",
+                         metadata: ["job_id": "\(outcome.jobID)", "error": "\(error)"])
+        } catch let again as PostgresError where !again.isTransient {
+            logger.error("the database refuses this job's outcome; it runs again when its lease expires",
+                         metadata: ["job_id": "\(outcome.jobID)", "error": "\(again)"])
         }
-        outstanding.subtract(batch.count, ordering: .releasing)
+        outstanding.subtract(1, ordering: .releasing)
+        health.outcomeRefused()
     }
 
     private func gather() {
@@ -149,18 +156,8 @@ final class Completer: Sendable {
         }
     }
 
-    private func report() -> GrantQueue.WorkerReport {
-        GrantQueue.WorkerReport(inFlight: inFlight.count, pause: pauseGate.report.map {
-            ($0.reason, ContinuousClock.now.duration(to: $0.until))
-        }, version: options.version)
-    }
-
     private func loop() {
-        let heartbeatInterval = max(options.lease / 3, .milliseconds(500))
         var queue: GrantQueue?
-        var nextHeartbeat = ContinuousClock.now
-        var nextDepthReading = ContinuousClock.now
-        var reportedWithoutSecret: [String]?
         while true {
             gather()
             let stop = stopping.load(ordering: .acquiring)
@@ -174,36 +171,16 @@ final class Completer: Sendable {
             do {
                 let active = try queue ?? GrantQueue(configuration: configuration, logger: logger)
                 queue = active
-                try write(batch, with: active)
-                if heartbeatRequested.exchange(false, ordering: .acquiring) || ContinuousClock.now >= nextHeartbeat {
-                    try active.heartbeat(workerID: options.workerID, host: host, pid: pid, report: report())
-                    let withoutSecret = appsWithoutSecret()
-                    if withoutSecret != reportedWithoutSecret {
-                        try active.reportAppsWithoutSecret(workerID: options.workerID, apps: withoutSecret)
-                        reportedWithoutSecret = withoutSecret
-                    }
-                    try active.extendLeases(jobIDs: inFlight.ids + unwrittenJobIDs, workerID: options.workerID, lease: options.lease)
-                    let rescued = try active.rescueExpiredLeases()
-                    if !rescued.isEmpty {
-                        logger.warning("took back jobs whose worker stopped renewing its lease", metadata: ["jobs": "\(rescued.count)"])
-                    }
-                    nextHeartbeat = ContinuousClock.now + heartbeatInterval
-                }
+                try write(batch[...], with: active)
                 health.succeeded(reconnectCount: active.reconnectCount)
-                if options.reportQueueDepth, ContinuousClock.now >= nextDepthReading {
-                    // A count over the backlog: not on every heartbeat, and never a reason to
-                    // treat the database as down (the gauge just keeps its last value).
-                    if let depth = try? active.dueJobCount() { metrics.queueDepth.record(depth) }
-                    metrics.callsInFlight.record(inFlight.count)
-                    nextDepthReading = ContinuousClock.now + Self.queueDepthInterval
-                }
             } catch {
-                // A broken session is re-established by the connection itself before its next statement.
+                // Transient: everything is kept. A broken session is re-established by the
+                // connection itself before its next statement.
                 let delay = health.failed(error, during: "writing outcomes")
                 // Past the shutdown cutoff no write can happen any more: give up (stop() reports what is left).
                 let cutoff = configuration.cutoff?.deadline
                 if let cutoff, cutoff <= .now { break }
-                // Back off for the whole delay, also while stopping (no tight reconnect loop), but
+                // Back off for the whole delay, also while stopping (no tight retry loop), but
                 // not past the cutoff: submissions and the stop signal `wake`, and must not cut it short.
                 let end = cutoff.map { min(ContinuousClock.now + delay, $0) } ?? ContinuousClock.now + delay
                 while ContinuousClock.now < end {
@@ -212,12 +189,8 @@ final class Completer: Sendable {
                 continue
             }
             if stop || pending.withLock({ !$0.isEmpty }) { continue }
-            let untilHeartbeat = max(.zero, ContinuousClock.now.duration(to: nextHeartbeat))
-            _ = wake.wait(timeout: .now() + untilHeartbeat.dispatchTimeInterval)
+            _ = wake.wait(timeout: .distantFuture)
         }
-        if let queue {
-            try? queue.deregisterWorker(id: options.workerID)
-            queue.close()
-        }
+        queue?.close()
     }
 }

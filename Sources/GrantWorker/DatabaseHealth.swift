@@ -25,6 +25,7 @@ final class DatabaseHealth: Sendable {
     private let logger: Logger
     private let reconnects = Counter(label: "visibility_database_reconnects_total")
     private let timeouts = Counter(label: "visibility_database_timeouts_total")
+    private let refusedOutcomes = Counter(label: "visibility_outcomes_refused_total")
 
     init(role: String, database: String, logger: Logger) {
         self.role = role
@@ -81,6 +82,14 @@ final class DatabaseHealth: Sendable {
         if recovered {
             logger.notice("database reachable again", metadata: ["database": "\(database)", "connection": "\(role)"])
         }
+    }
+
+    /// One outcome the database refused for what it holds, while it answers every
+    /// other statement: counted (visibility_outcomes_refused_total) but not a
+    /// database problem, so `/healthz` does not report the database down for it.
+    /// The caller has logged it with the job id.
+    func outcomeRefused() {
+        refusedOutcomes.increment()
     }
 
     /// The last error while failing; `nil` while the database answers.

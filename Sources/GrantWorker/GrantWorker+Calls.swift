@@ -12,7 +12,8 @@ extension GrantWorker {
         Task { [self] in
             // An absolute time, with little tolerance: the fleet's budget counts on calls keeping their slots.
             if slot > .now { try? await Task.sleep(until: slot, tolerance: .microseconds(500), clock: .continuous) }
-            if isStopping || pauseGate.active != nil || app.pauseGate.active != nil || latest.map({ ContinuousClock.now > $0 }) == true {
+            if isStopping || pauseGate.active != nil || app.pauseGate.active != nil || latest.map({ ContinuousClock.now > $0 }) == true
+                || !leaseOutlastsACall(job) {
                 // Not sent: back without using an attempt (release returns the permit).
                 let pause = pauseGate.active ?? app.pauseGate.active
                 let resumeAt = pause.map { Date().addingTimeInterval(ContinuousClock.now.duration(to: $0.until).seconds) }
@@ -30,6 +31,15 @@ extension GrantWorker {
         }
     }
 
+    /// A call starts only while the job's lease, as this process last renewed it,
+    /// has a quarter of `--lease` left (renewals come every third): a lease that ran out (the database was
+    /// unreachable for renewals, say) may already be another worker's, and a call
+    /// made now could land after that worker's, and after the next job of its key.
+    private func leaseOutlastsACall(_ job: ClaimedGrantJob) -> Bool {
+        guard let since = inFlight.leaseStart(of: job) else { return false }
+        return ContinuousClock.now < since + options.lease - options.lease / 4
+    }
+
     private func finish(_ job: ClaimedGrantJob, app: AppContext, result: APICallResult, startedAt: Date) {
         let (outcome, action) = policy.decide(result, job: job, startedAt: startedAt)
         // Released at shutdown while the call ran: the job is no longer ours to complete.
@@ -40,7 +50,7 @@ extension GrantWorker {
         if action == .none || action == .slowDown {
             if pauseGate.answeredNormally() {
                 logger.notice("resuming calls: DingTalk answered normally")
-                completer.requestHeartbeat()
+                leaseKeeper.requestHeartbeat()
             }
             if wasProbe { app.requestResume() }
         }
@@ -53,7 +63,7 @@ extension GrantWorker {
         case .pause(let duration, let reason):
             if pauseGate.pause(for: duration, reason: reason) {
                 logger.error("pausing API calls for every app on this host", metadata: ["reason": "\(reason)", "for": "\(duration)"])
-                completer.requestHeartbeat()
+                leaseKeeper.requestHeartbeat()
             }
         case .pauseApp(let duration, let reason):
             if app.pauseGate.pause(for: duration, reason: reason) {

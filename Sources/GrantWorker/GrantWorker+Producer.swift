@@ -11,8 +11,9 @@ extension GrantWorker {
         let roster = AppRoster(credentials: credentials, options: options, metrics: metrics, logger: logger)
         var nextNotificationCheck = ContinuousClock.now
         var nextDrainCheck = ContinuousClock.now
+        var admission = ArrivalAdmission(interval: min(options.pollInterval, .milliseconds(250)))
         while !isStopping {
-            if let fault = claimsHealth.fatalProblem ?? completer.health.fatalProblem {
+            if let fault = claimsHealth.fatalProblem ?? completer.health.fatalProblem ?? leaseKeeper.health.fatalProblem {
                 return WorkerSetupError(description: fault)
             }
             // Host-wide pauses (the per-IP ban, an unreachable API) hold every app.
@@ -33,12 +34,15 @@ extension GrantWorker {
                 if secretsReloadRequested.exchange(false, ordering: .acquiring) { reloadSecrets(roster, queue) }
                 try roster.update(queue, workerID: options.workerID)
                 if appsWithoutSecret.replace(with: roster.appsWithoutSecret) {
-                    completer.requestHeartbeat()  // so `status` says it soon
+                    leaseKeeper.requestHeartbeat()  // so `status` says it soon
                 }
                 if notified, roster.hasIdleApps, ContinuousClock.now >= nextNotificationCheck {
                     // While other apps keep the producer busy, an insert for an idle app still gets
                     // its turn soon. Before the turn is chosen, so a notification taken here counts now.
-                    if (try? queue.waitForNewJobs(timeout: .microseconds(1))) == true { roster.wakeAll() }
+                    if (try? queue.waitForNewJobs(timeout: .microseconds(1))) == true {
+                        roster.wakeAll()
+                        admission.soon()
+                    }
                     nextNotificationCheck = ContinuousClock.now + .milliseconds(20)
                 }
                 (turn, candidates, retryAfter) = try roster.nextTurn(queue, workerID: options.workerID)
@@ -46,13 +50,34 @@ extension GrantWorker {
                 _ = sleepUnlessStopping(claimsHealth.failed(error, during: "reading apps"))
                 continue
             }
+            // Keyed jobs that producers committed get their place in line (sql/017), one
+            // pass per turn, so a bulk load's admission never holds other jobs' claims. A new
+            // head may belong to an app the roster thought idle: it is woken.
+            var admittedSome = false
+            if admission.isDue(at: .now) {
+                do {
+                    let admitted = try queue.admitArrivals()
+                    admission.record(admitted, at: .now)
+                    if case .admitted(let count) = admitted, count > 0 {
+                        roster.wakeAll()
+                        admittedSome = true
+                    }
+                } catch {
+                    _ = sleepUnlessStopping(claimsHealth.failed(error, during: "admitting keyed jobs"))
+                    continue
+                }
+            }
             guard let turn else {
+                if admittedSome { continue }
                 // Every app waits: for its rate, its probe's answer, an insert or the poll.
                 if options.untilEmpty, inFlight.count == 0, ContinuousClock.now >= nextDrainCheck {
                     if queueIsDrained(queue, apps: roster.servedApps) { break }
                     nextDrainCheck = ContinuousClock.now + .milliseconds(200)
                 }
-                if waitForWork(queue, notified: notified, upTo: retryAfter) { roster.wakeAll() }
+                if waitForWork(queue, notified: notified, upTo: min(retryAfter, admission.timeUntilDue(from: .now))) {
+                    roster.wakeAll()
+                    admission.soon()
+                }
                 continue
             }
             take(turn, candidates: candidates, roster: roster, queue: queue, notified: notified)
@@ -99,6 +124,7 @@ extension GrantWorker {
         guard let held = takePermits(wanted) else { return }
 
         let jobs: [ClaimedGrantJob]
+        let claimedAt = ContinuousClock.now
         do {
             jobs = try queue.claim(workerID: options.workerID, limit: held, lease: options.lease, app: app.name)
             claimsHealth.succeeded(reconnectCount: queue.reconnectCount)
@@ -116,7 +142,7 @@ extension GrantWorker {
             app.probing.store(true, ordering: .releasing)
             logger.notice("the app's pause is over; checking with one call", metadata: ["app": "\(app.name)"])
         }
-        admit(jobs, app: app, fleetLimiter: fleetLimiter)
+        admit(jobs, claimedAt: claimedAt, app: app, fleetLimiter: fleetLimiter)
         if fleetLimiter != nil {
             sendWithinBudget(jobs, app: app, roster: roster, queue: queue)
         } else {
@@ -179,8 +205,8 @@ extension GrantWorker {
     }
 
     /// Claimed jobs become this process's: in flight (their leases extended), counted.
-    private func admit(_ jobs: [ClaimedGrantJob], app: AppContext, fleetLimiter: FleetRateLimiter?) {
-        metrics.callsInFlight.record(inFlight.add(jobs))
+    private func admit(_ jobs: [ClaimedGrantJob], claimedAt: ContinuousClock.Instant, app: AppContext, fleetLimiter: FleetRateLimiter?) {
+        metrics.callsInFlight.record(inFlight.add(jobs, claimedAt: claimedAt))
         app.inFlight.add(jobs.count, ordering: .relaxed)
         counters.update { $0.claimed += jobs.count }
         metrics.claimed.increment(by: jobs.count)

@@ -51,5 +51,7 @@ extension GrantWorker {
             logger.error("could not write every outcome before exiting; those jobs run again when their leases expire",
                          metadata: ["unwritten": "\(completer.unwrittenCount)"])
         }
+        // Last: the completer's jobs kept their leases while it wrote.
+        leaseKeeper.stop(timeout: max(Self.completerGrace, ContinuousClock.now.duration(to: completerDeadline)))
     }
 }

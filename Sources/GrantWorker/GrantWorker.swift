@@ -11,7 +11,7 @@ import Synchronization
 /// the completer.
 ///
 /// Threads: `run()` is the producer (claim loop, with the LISTEN connection);
-/// the completer has its own thread and connection; API calls run as tasks on
+/// the completer and the lease keeper each have their own thread and connection; API calls run as tasks on
 /// Swift's global concurrent executor (their network I/O on AsyncHTTPClient's
 /// event loops), where nothing may block. A `DispatchSemaphore` with `concurrency`
 /// permits is the only gate: the producer takes a permit per job before it
@@ -35,6 +35,7 @@ public final class GrantWorker: Sendable {
     let appsWithoutSecret = AppsWithoutSecret()
     let policy: OutcomePolicy
     let completer: Completer
+    let leaseKeeper: LeaseKeeper
     let pruner: Pruner?
     /// The producer's connection (claims, LISTEN, the fleet budget) and its health.
     let claimsDatabase: PostgresConfiguration
@@ -60,17 +61,21 @@ public final class GrantWorker: Sendable {
         let writesDatabase = database.with(cutoff: writesCutoff)
         let appsWithoutSecret = self.appsWithoutSecret
         let wakeUp = self.wakeUp
-        completer = Completer(configuration: writesDatabase, options: options, inFlight: inFlight, pauseGate: pauseGate,
-                              appsWithoutSecret: { appsWithoutSecret.current }, finishedJobs: { wakeUp.raise() },
-                              health: DatabaseHealth(role: "outcomes", database: database.displayName, logger: logger),
-                              metrics: metrics, logger: logger, host: ProcessInfo.processInfo.hostName,
-                              pid: ProcessInfo.processInfo.processIdentifier)
+        let completer = Completer(configuration: writesDatabase, options: options, inFlight: inFlight, finishedJobs: { wakeUp.raise() },
+                                  health: DatabaseHealth(role: "outcomes", database: database.displayName, logger: logger), logger: logger)
+        self.completer = completer
+        leaseKeeper = LeaseKeeper(configuration: writesDatabase, options: options, inFlight: inFlight,
+                                  unwrittenJobIDs: { completer.unwrittenJobIDs }, pauseGate: pauseGate,
+                                  appsWithoutSecret: { appsWithoutSecret.current },
+                                  health: DatabaseHealth(role: "leases", database: database.displayName, logger: logger),
+                                  metrics: metrics, logger: logger, host: ProcessInfo.processInfo.hostName,
+                                  pid: ProcessInfo.processInfo.processIdentifier)
         pruner = options.retention.map { Pruner(configuration: writesDatabase, retention: $0, interval: options.pruneInterval, logger: logger) }
     }
 
     /// Why the worker cannot use its database right now; `nil` while it can (for
     /// `/healthz`). Never waits on the database: it reads what the connections recorded.
-    public var databaseProblem: String? { claimsHealth.problem ?? completer.health.problem }
+    public var databaseProblem: String? { claimsHealth.problem ?? completer.health.problem ?? leaseKeeper.health.problem }
 
     /// First call: stop claiming and drain. Second call: stop waiting for in-flight calls.
     public func requestStop() {
@@ -96,6 +101,7 @@ public final class GrantWorker: Sendable {
         defer { queue.close() }
         let notified = try start(queue)
         completer.start()
+        leaseKeeper.start()
         pruner?.start()
         logger.notice("worker started", metadata: [
             "worker_id": "\(options.workerID)", "version": "\(options.version ?? "unknown")", "concurrency": "\(options.concurrency)",

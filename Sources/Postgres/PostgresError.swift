@@ -55,6 +55,18 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
         return sqlState.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(sqlState)
     }
 
+    /// True when the same statement may well succeed if sent again later: the
+    /// connection failed, or the server gave up on it for a reason that passes
+    /// (a serialization failure, a deadlock, a lock or statement timeout, a lack of
+    /// resources, a shutdown). False when the server refused what the statement
+    /// carries (a constraint, a type, a permission): sending it again changes nothing.
+    public var isTransient: Bool {
+        if isConnectionFailure || kind == .client { return true }
+        guard let sqlState else { return false }
+        return ["40001", "40P01", "55P03", "57014"].contains(sqlState)
+            || sqlState.hasPrefix("53") || sqlState.hasPrefix("58") || sqlState.hasPrefix("57P")
+    }
+
     /// True when a named prepared statement vanished or was already there: the
     /// session changed under the connection, as behind a transaction-mode pooler.
     public var isSessionStateLost: Bool {

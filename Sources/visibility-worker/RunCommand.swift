@@ -15,7 +15,8 @@ struct RunCommand: AsyncParsableCommand {
             On SIGTERM or SIGINT the worker stops claiming, lets in-flight calls finish
             within --drain-timeout, hands back what did not finish, and exits 0. A
             second signal stops waiting for in-flight calls; the outcomes are still
-            written before it exits (for up to --lease, at least 5s).
+            written before it exits (until --drain-timeout plus about 7s from the
+            first signal, whatever the database does).
 
             Examples:
               DINGTALK_APP_KEY=ding... DINGTALK_APP_SECRET_FILE=/run/secrets/dingtalk \\

@@ -3,14 +3,21 @@ import Foundation
 import Postgres
 import XCTest
 
-/// sql/014_ordering_heads.sql: of a key's unfinished jobs only its head is
-/// claimable, blocked jobs stay out of the claim index, and the next job goes in
-/// the transaction that finishes the one before.
+/// sql/014_ordering_heads.sql and 017: of a key's unfinished jobs only its head is
+/// claimable, blocked jobs stay out of the claim index, a worker's admission gives
+/// each arrival its place in line, and the next job goes in the transaction that
+/// finishes the one before.
 final class OrderingHeadsTests: DatabaseTestCase {
     private var queue: GrantQueue { GrantQueue(connection: connection) }
 
+    /// As a worker does before it claims: committed arrivals get their place in line.
     private func claimNames(_ limit: Int = 10) throws -> [String] {
-        try queue.claim(workerID: "w", limit: limit, lease: .seconds(30)).map(\.optUserId)
+        try admit()
+        return try queue.claim(workerID: "w", limit: limit, lease: .seconds(30)).map(\.optUserId)
+    }
+
+    private func admit() throws {
+        while case .admitted(let count) = try queue.admitArrivals(), count > 0 {}
     }
 
     private func succeed(_ name: String) throws {
@@ -21,7 +28,8 @@ final class OrderingHeadsTests: DatabaseTestCase {
     }
 
     private func unblocked(key: String) throws -> [String] {
-        try connection.query("""
+        try admit()
+        return try connection.query("""
             SELECT opt_user_id FROM visibility_grant_jobs
             WHERE ordering_key = $1 AND state IN ('pending', 'running') AND NOT ordering_blocked ORDER BY id
             """, [key]).map { try $0.decode(0) }
@@ -63,19 +71,28 @@ final class OrderingHeadsTests: DatabaseTestCase {
         XCTAssertEqual(try claimNames(), ["long-2"])
     }
 
-    func testALowerIDThatCommitsLateGoesFirstUnlessANewerJobAlreadyStarted() throws {
+    /// The line is the order of admission: an id drawn early by a transaction that
+    /// commits late does not jump it; jobs admitted together go in id order.
+    func testALowerIDThatCommitsLateTakesItsPlaceAtTheBackOfTheLine() throws {
         try connection.query("INSERT INTO visibility_grant_jobs (id, to_corp_ids, opt_user_id, ordering_key) OVERRIDING SYSTEM VALUE VALUES (100, '{d}', 'k-100', 'k')")
-        // Drawn earlier, committed later: the lower id takes the head from the pending one.
+        try admit()
         try connection.query("INSERT INTO visibility_grant_jobs (id, to_corp_ids, opt_user_id, ordering_key) OVERRIDING SYSTEM VALUE VALUES (90, '{d}', 'k-90', 'k')")
-        XCTAssertEqual(try unblocked(key: "k"), ["k-90"])
-        XCTAssertEqual(try claimNames(), ["k-90"])
-        // Once one has started, a late lower id waits for it: one job of a key at a time.
-        try connection.query("INSERT INTO visibility_grant_jobs (id, to_corp_ids, opt_user_id, ordering_key) OVERRIDING SYSTEM VALUE VALUES (80, '{d}', 'k-80', 'k')")
-        XCTAssertEqual(try claimNames(), [])
-        try succeed("k-90")
-        XCTAssertEqual(try claimNames(), ["k-80"])
-        try succeed("k-80")
+        XCTAssertEqual(try unblocked(key: "k"), ["k-100"])
         XCTAssertEqual(try claimNames(), ["k-100"])
+        try connection.query("""
+            INSERT INTO visibility_grant_jobs (id, to_corp_ids, opt_user_id, ordering_key) OVERRIDING SYSTEM VALUE
+            VALUES (80, '{d}', 'k-80', 'k'), (70, '{d}', 'k-70', 'k')
+            """)
+        XCTAssertEqual(try claimNames(), [], "k-100 runs")
+        try succeed("k-100")
+        XCTAssertEqual(try claimNames(), ["k-90"])
+        try succeed("k-90")
+        XCTAssertEqual(try claimNames(), ["k-70"])
+        try succeed("k-70")
+        XCTAssertEqual(try claimNames(), ["k-80"])
+        let line = try connection.query("SELECT opt_user_id FROM visibility_grant_jobs WHERE ordering_key = 'k' ORDER BY ordering_seq")
+            .map { try $0.decode(0, as: String.self) }
+        XCTAssertEqual(line, ["k-100", "k-90", "k-70", "k-80"])
     }
 
     func testARetriedOlderJobTakesItsKeyBackAndAHeadDueLaterHoldsIt() throws {
@@ -83,6 +100,7 @@ final class OrderingHeadsTests: DatabaseTestCase {
             INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key) VALUES
               ('{d}', 'a1', 'k'), ('{d}', 'a2', 'k'), ('{d}', 'a3', 'k')
             """)
+        try admit()
         let first = try queue.claim(workerID: "w", limit: 10, lease: .seconds(30))
         XCTAssertEqual(first.map(\.optUserId), ["a1"])
         try queue.complete([GrantJobOutcome(jobID: first[0].id, attempt: 1, disposition: .failed, startedAt: Date(),
@@ -114,6 +132,7 @@ final class OrderingHeadsTests: DatabaseTestCase {
             SELECT '{d}', key || s, key FROM generate_series(1, 3) AS s, unnest(ARRAY['a', 'b', 'c']) AS key ORDER BY key, s
             """)
         try connection.query("INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id) SELECT '{d}', 'free' || g FROM generate_series(1, 3) AS g")
+        try admit()
         let batch = try queue.claim(workerID: "w", limit: 10, lease: .seconds(30))
         XCTAssertEqual(batch.map(\.optUserId), ["a1", "b1", "c1", "free1", "free2", "free3"])
         try queue.complete(batch.map { GrantJobOutcome(jobID: $0.id, attempt: $0.attempt, disposition: .succeeded, startedAt: Date(),
@@ -146,7 +165,8 @@ final class OrderingHeadsTests: DatabaseTestCase {
     func testStatementsWithoutKeysNeverChooseHeads() throws {
         try insertJobs(100)
         try connection.query("INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key) VALUES ('{d}', 'k1', 'k')")
-        let calls = "SELECT pg_stat_get_xact_function_calls('visibility_ordering_choose_heads(text[])'::regprocedure)"
+        try admit()
+        let calls = "SELECT pg_stat_get_xact_function_calls('visibility_ordering_choose_heads(text[], boolean)'::regprocedure)"
         try connection.query("BEGIN")
         try connection.query("SET LOCAL track_functions = 'pl'")
         let free = try queue.claim(workerID: "w", limit: 50, lease: .seconds(30))
@@ -167,9 +187,11 @@ final class OrderingHeadsTests: DatabaseTestCase {
 
     func testTheFlagIsTheDatabasesNotTheProducers() throws {
         try connection.query("""
-            INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key, ordering_blocked) VALUES
-              ('{d}', 'free', NULL, true), ('{d}', 'b1', 'b', true), ('{d}', 'b2', 'b', false)
+            INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key, ordering_blocked, ordering_seq) VALUES
+              ('{d}', 'free', NULL, true, 7), ('{d}', 'b1', 'b', true, 9), ('{d}', 'b2', 'b', false, 1)
             """)
+        XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE ordering_seq IS NOT NULL"), 0,
+                       "a place in line is given by admission only")
         XCTAssertEqual(try claimNames(), ["free", "b1"])
         XCTAssertEqual(try unblocked(key: "b"), ["b1"])
     }

@@ -11,6 +11,7 @@ final class OrderingTests: DatabaseTestCase {
               ('{d1}', 'a1', 'k'), ('{d2}', 'a2', 'k'), ('{d3}', 'free', NULL), ('{d4}', 'b1', 'other')
             """)
         let queue = GrantQueue(connection: connection)
+        XCTAssertEqual(try queue.admitArrivals(), .admitted(3), "a worker gives each keyed job its place in line")
         let first = try queue.claim(workerID: "w", limit: 10, lease: .seconds(30))
         XCTAssertEqual(first.map(\.optUserId), ["a1", "free", "b1"], "a2 waits for a1")
         // A retry keeps the key blocked: a2 must not overtake a1.

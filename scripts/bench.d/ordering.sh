@@ -44,6 +44,10 @@ insert_jobs() {
   fi
   sql "VACUUM ANALYZE visibility_grant_jobs" >/dev/null
 }
+# As workers do: every committed keyed job gets its place in its key's line (sql/017).
+admit_all() {
+  while [ "$(sql "SELECT visibility_ordering_admit_arrivals(2000)")" != 0 ]; do :; done
+}
 # drain JOBS: one worker until the queue is empty; prints jobs/s.
 drain() {
   local jobs=$1 started finished
@@ -100,6 +104,7 @@ blocked_backlog() {
   if [ "$1" -gt 0 ]; then
     sql "INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key)
          SELECT ARRAY['dingbig'], 'big-' || g, 'big' FROM generate_series(1, $1) AS g" >/dev/null
+    admit_all
     sql "UPDATE visibility_grant_jobs SET state = 'running', locked_by = 'bench-holder', attempts = 1,
            locked_until = now() + interval '1 hour' WHERE opt_user_id = 'big-1'" >/dev/null
   fi
