@@ -195,7 +195,7 @@ final class FakeDingTalkServerTests: XCTestCase {
     }
 
     func testFaultsAreInjectedAndClassified() async throws {
-        for (fault, expected) in [("system.busy=1", "system.busy"), ("html=1", LocalErrorCode.nonJSONBody),
+        for (fault, expected) in [("system.busy=1", "system.busy"), ("html=1", "http.502"),
                                   ("reset=1", LocalErrorCode.connectionReset), ("timeout=1", LocalErrorCode.timeout)] {
             var options = FakeDingTalkOptions()
             options.staticTokens = ["t"]
