@@ -59,6 +59,9 @@ public struct DingTalkErrorCode: Sendable, Hashable {
         .accessTokenPermissionDenied, .ipNotInWhiteList, .apiCountLimitForOrg, .systemBusy, .notFound,
     ]
 
+    /// The codes of DingTalk's throttle answers (any 429 is one as well).
+    public static let throttleCodes: [String] = all.filter { $0.outcomeClass == .throttled }.map(\.code)
+
     public static let byCode: [String: DingTalkErrorCode] = Dictionary(uniqueKeysWithValues: all.map { ($0.code, $0) })
 
     /// The class of DingTalk's error shape with a code not in the table (the
