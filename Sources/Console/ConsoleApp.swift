@@ -87,8 +87,10 @@ final class ConsoleApp: Sendable {
     }
 
     private func overview(fragment: Bool) async throws -> ConsoleResponse {
-        let (liveWithin, exactCountLimit) = (options.liveWithin, options.exactCountLimit)
-        let overview = try await database.perform { try $0.consoleOverview(liveWithin: liveWithin, exactCountLimit: exactCountLimit) }
+        let (liveWithin, exactCountLimit, throttleCodes) = (options.liveWithin, options.exactCountLimit, options.throttleCodes)
+        let overview = try await database.perform {
+            try $0.consoleOverview(liveWithin: liveWithin, exactCountLimit: exactCountLimit, throttleCodes: throttleCodes)
+        }
         if fragment { return .html(ConsolePages.overviewFragment(overview)) }
         let seconds = Int(options.refreshInterval.components.seconds)
         let live = events.isListening ? "Live: new jobs show at once, everything else within \(seconds) s."

@@ -21,6 +21,9 @@ public struct ConsoleOptions: Sendable {
     /// The overview counts a state exactly while the table statistics expect at most
     /// this many rows in it, and shows the estimate (marked "≈") above that.
     public var exactCountLimit = 100_000
+    /// The API's throttle codes, to count the jobs waiting on throttles (the
+    /// console does not know the API; the command passes DingTalk's).
+    public var throttleCodes: [String] = []
     /// Database connections serving pages (each on its own thread).
     public var connections = 2
 

@@ -50,7 +50,28 @@ extension ConsolePages {
             \(errorCodeTable(overview.errorCodes, terminal: true))
             \(errorCodeTable(overview.errorCodes, terminal: false))
             </div>
+            \(throttleTable(overview.throttledJobsByApp))
             \(workerTable(overview.workers))
+            """
+    }
+
+    /// Jobs a throttle sent back (no attempt used): many here, with calls going out,
+    /// is DingTalk's limits holding the fleet back, not a stall.
+    private static func throttleTable(_ counts: [String: Int]?) -> String {
+        let title = "Waiting on throttles <span class=\"muted\">(pending jobs whose last answer was a throttle)</span>"
+        guard let counts else {
+            return "<div class=\"panel\" id=\"throttled\"><h2>\(title)</h2><p class=\"muted\">Not counted: too many pending jobs to count on every refresh.</p></div>"
+        }
+        guard !counts.isEmpty else {
+            return "<div class=\"panel\" id=\"throttled\"><h2>\(title)</h2><p class=\"muted\">None.</p></div>"
+        }
+        let rows = counts.sorted { $0.key < $1.key }.map { app, count in
+            "<tr><td>\(HTML.escape(app))</td><td class=\"num\" data-app=\"\(HTML.escape(app))\">\(HTML.number(count))</td></tr>"
+        }.joined(separator: "\n")
+        return """
+            <div class="panel" id="throttled"><h2>\(title)</h2>
+            <table><thead><tr><th>app</th><th class="num">jobs</th></tr></thead>
+            <tbody>\(rows)</tbody></table></div>
             """
     }
 

@@ -9,13 +9,15 @@ public enum APIOutcomeClass: String, Sendable, Codable, CaseIterable {
     case config
     /// The API refused this job and would again: fail it now.
     case terminal
-    /// Over a QPS/QPM limit: retry, and slow the whole process down.
+    /// Over a QPS/QPM limit, or any 429: retry after a delay without using an
+    /// attempt (the fleet's pace is at fault, not the job), and slow down.
     case throttled
     /// The organization's monthly API quota is used up: pause, give the job back.
     case quota
-    /// 5xx, timeout, reset: retry with backoff.
+    /// 5xx, 408, a body that is not JSON (a gateway's page), timeout, reset: retry with backoff.
     case transient
-    /// A non-JSON body or `"punish":"deny"`: this IP is banned for a while; pause all calls.
+    /// DingTalk's ban signature (`"punish":"deny"`, see `BanSignature`): this IP is
+    /// banned for a while; pause all calls on this host, then probe.
     case banned
 }
 
@@ -63,9 +65,10 @@ public enum LocalErrorCode {
     public static let proxyTunnelRefused = "proxy.tunnel.refused"
     /// 200 whose body is JSON but not `{"result": true}`.
     public static let unexpectedResponse = "unexpected.response"
-    /// A body that is not JSON (HTML from a proxy, truncated, empty): DingTalk's ban page.
+    /// A body that is not JSON (a proxy's page, truncated, empty) with a status that
+    /// says nothing more: transient, its first bytes kept in the message.
     public static let nonJSONBody = "non.json.body"
-    /// `"punish":"deny"` in the body.
+    /// DingTalk's ban signature, `"punish":"deny"` (`BanSignature`).
     public static let punished = "punish.deny"
     /// This host has no secret for the app (`DINGTALK_APP_SECRETS_DIR`): a config problem, nothing was sent.
     public static let missingSecret = "secret.missing"

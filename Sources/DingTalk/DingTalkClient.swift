@@ -24,12 +24,21 @@ public struct DingTalkClient: Sendable {
             do {
                 token = try await tokenProvider.token()
             } catch {
-                return error.result
+                return Self.withoutGrantCall(error.result)
             }
             result = await send(body: body, token: token)
             guard result.outcomeClass == .token else { return result }
             await tokenProvider.invalidate(token)
         }
+        return result
+    }
+
+    /// A token endpoint that failed (5xx, timeout, reset) means no grant call was
+    /// made: the job is not at fault and must not use an attempt. Bad credentials
+    /// stay an answer of the API, shown like any config problem.
+    static func withoutGrantCall(_ tokenFailure: APICallResult) -> APICallResult {
+        var result = tokenFailure
+        if result.outcomeClass == .transient || result.outcomeClass == .throttled { result.reachedAPI = false }
         return result
     }
 

@@ -59,16 +59,14 @@ public struct DingTalkErrorCode: Sendable, Hashable {
         .accessTokenPermissionDenied, .ipNotInWhiteList, .apiCountLimitForOrg, .systemBusy, .notFound,
     ]
 
+    /// The codes of DingTalk's throttle answers (any 429 is one as well).
+    public static let throttleCodes: [String] = all.filter { $0.outcomeClass == .throttled }.map(\.code)
+
     public static let byCode: [String: DingTalkErrorCode] = Dictionary(uniqueKeysWithValues: all.map { ($0.code, $0) })
 
-    /// The class of a code DingTalk sent; codes not in the table go by status:
-    /// other 4xx codes are terminal, anything else is worth retrying.
-    public static func outcomeClass(code: String, httpStatus: Int) -> APIOutcomeClass {
-        byCode[code]?.outcomeClass ?? outcomeClass(httpStatus: httpStatus)
-    }
-
-    /// The class of an error answer that names no known code: a 4xx would fail the
-    /// same way again, anything else is worth retrying.
+    /// The class of DingTalk's error shape with a code not in the table (the
+    /// classifier has already taken 429, 5xx and 408): a 4xx would fail the same
+    /// way again, anything else is worth retrying.
     public static func outcomeClass(httpStatus: Int) -> APIOutcomeClass {
         (400..<500).contains(httpStatus) ? .terminal : .transient
     }

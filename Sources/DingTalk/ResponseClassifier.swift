@@ -2,6 +2,12 @@ import Foundation
 
 /// Turns any HTTP response into one `APICallResult`, following docs/DESIGN.md,
 /// Answer table. Total: every byte sequence gets a class, nothing throws or traps.
+///
+/// Status before body: gateways, proxies and load balancers between the worker
+/// and DingTalk answer in their own way (an nginx page, a plain-text 429), and
+/// none of that may pause the host or fail a job for good. The rules, in order:
+/// DingTalk's ban signature; 429; a known DingTalk code; 5xx and 408; a body
+/// that is not JSON; then what is left of DingTalk's JSON by its status.
 public enum ResponseClassifier {
 
     public static func classify(status: Int, requestIDHeader: String?, body: [UInt8]) -> APICallResult {
@@ -9,29 +15,45 @@ public enum ResponseClassifier {
         if status == 200, body == DingTalkAPI.successBody {
             return APICallResult(outcomeClass: .success, httpStatus: status, requestID: requestIDHeader)
         }
-        guard let envelope = try? JSONDecoder().decode(ResponseEnvelope.self, from: Data(body)) else {
-            // DingTalk's ban answer is not JSON; nor is a proxy's error page. Both mean: stop for a while.
-            return APICallResult(outcomeClass: .banned, httpStatus: status, code: LocalErrorCode.nonJSONBody,
-                                 message: snippet(body), requestID: requestIDHeader)
+        let envelope = try? JSONDecoder().decode(ResponseEnvelope.self, from: Data(body))
+        let requestID = envelope?.requestID ?? requestIDHeader
+        let code = envelope?.code.flatMap { $0.isEmpty ? nil : $0 }
+        // What an answer without DingTalk's fields says: its status, and its first bytes.
+        let message = envelope?.message ?? snippet(body)
+        func result(_ outcomeClass: APIOutcomeClass, _ code: String) -> APICallResult {
+            APICallResult(outcomeClass: outcomeClass, httpStatus: status, code: code, message: message, requestID: requestID)
         }
-        let requestID = envelope.requestID ?? requestIDHeader
-        if envelope.punish == "deny" {
-            return APICallResult(outcomeClass: .banned, httpStatus: status, code: envelope.code ?? LocalErrorCode.punished,
-                                 message: envelope.message, requestID: requestID)
+
+        // Only DingTalk's own ban answer stops every call from this host; its status is not documented.
+        if BanSignature.matches(body: body, punish: envelope?.punish, isJSON: envelope != nil) {
+            return result(.banned, code ?? LocalErrorCode.punished)
         }
-        if let code = envelope.code, !code.isEmpty {
-            return APICallResult(outcomeClass: DingTalkErrorCode.outcomeClass(code: code, httpStatus: status),
-                                 httpStatus: status, code: code, message: envelope.message, requestID: requestID)
+        // Someone on the way is counting calls: slow down, whatever the body says.
+        if status == 429 {
+            return result(.throttled, code ?? LocalErrorCode.httpStatus(status))
+        }
+        if let code, let known = DingTalkErrorCode.byCode[code] {
+            return result(known.outcomeClass, code)
+        }
+        // A server (DingTalk's or one on the way) failed or gave up waiting: worth retrying.
+        if status >= 500 || status == 408 {
+            return result(.transient, code ?? LocalErrorCode.httpStatus(status))
+        }
+        guard let envelope else {
+            return result(.transient, LocalErrorCode.nonJSONBody)
         }
         if status == 200 {
-            if envelope.result == true {
+            if code == nil, envelope.result == true {
                 return APICallResult(outcomeClass: .success, httpStatus: status, requestID: requestID)
             }
-            return APICallResult(outcomeClass: .transient, httpStatus: status, code: LocalErrorCode.unexpectedResponse,
-                                 message: snippet(body), requestID: requestID)
+            return result(.transient, code ?? LocalErrorCode.unexpectedResponse)
         }
-        return APICallResult(outcomeClass: DingTalkErrorCode.outcomeClass(httpStatus: status), httpStatus: status, code: LocalErrorCode.httpStatus(status),
-                             message: envelope.message ?? snippet(body), requestID: requestID)
+        if let code {
+            // DingTalk's error shape with a code it did not document: a 4xx would fail the same way again.
+            return result(DingTalkErrorCode.outcomeClass(httpStatus: status), code)
+        }
+        // JSON without a code is not DingTalk's error shape: nothing says the job is at fault.
+        return result(.transient, LocalErrorCode.httpStatus(status))
     }
 
     /// The start of a body, for the error message column.

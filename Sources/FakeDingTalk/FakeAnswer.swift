@@ -10,8 +10,9 @@ enum FakeAnswer: Sendable {
     case error(status: Int, code: String, message: String, requestID: String, delay: Duration)
     /// Any other JSON document (tokens, the admin endpoints).
     case json(status: Int, body: String, requestID: String)
-    /// What a proxy, or DingTalk's ban, answers: not JSON at all.
-    case html(requestID: String, delay: Duration)
+    /// An answer in somebody else's shape: a gateway's page, a plain-text 429,
+    /// DingTalk's ban document (`FakePage`).
+    case page(FakePage, requestID: String, delay: Duration)
     case reset
     case hang
 
@@ -20,7 +21,7 @@ enum FakeAnswer: Sendable {
         switch self {
         case .success: 200
         case .error(let status, _, _, _, _), .json(let status, _, _): status
-        case .html: 502
+        case .page(let page, _, _): page.status
         case .reset, .hang: nil
         }
     }
@@ -28,7 +29,7 @@ enum FakeAnswer: Sendable {
     /// The `x-acs-request-id` sent, if anything was.
     var requestID: String? {
         switch self {
-        case .success(let id, _), .error(_, _, _, let id, _), .json(_, _, let id), .html(let id, _): id
+        case .success(let id, _), .error(_, _, _, let id, _), .json(_, _, let id), .page(_, let id, _): id
         case .reset, .hang: nil
         }
     }
@@ -39,7 +40,7 @@ enum FakeAnswer: Sendable {
         case .success: nil
         case .error(_, let code, _, _, _): code
         case .json(let status, _, _): "http.\(status)"
-        case .html: "http.502"
+        case .page(let page, _, _): page.appCode
         case .reset: "reset"
         case .hang: "timeout"
         }
@@ -54,9 +55,9 @@ enum FakeAnswer: Sendable {
                      body: Self.errorBody(code: code, message: message, requestID: requestID), delay: delay)
         case .json(let status, let body, let requestID):
             .respond(status: status, headers: Self.jsonHeaders(requestID), body: Array(body.utf8), delay: .zero)
-        case .html(let requestID, let delay):
-            .respond(status: 502, headers: [("Content-Type", "text/html"), (DingTalkAPI.requestIDHeader, requestID)],
-                     body: Array("<html><body><h1>502 Bad Gateway</h1></body></html>".utf8), delay: delay)
+        case .page(let page, let requestID, let delay):
+            .respond(status: page.status, headers: [("Content-Type", page.contentType), (DingTalkAPI.requestIDHeader, requestID)],
+                     body: Array(page.body.utf8), delay: delay)
         case .reset: .reset
         case .hang: .hang
         }

@@ -8,7 +8,7 @@ public struct FakeDingTalkOptions: Sendable {
         public var timeout = 0.0
         /// The connection is closed without an answer, grant not applied.
         public var reset = 0.0
-        /// A 502 HTML page, as a proxy or DingTalk's ban page would send.
+        /// nginx's 502 page, as a gateway in front of the API sends (not a ban).
         public var html = 0.0
 
         public init() {}

@@ -24,31 +24,41 @@ extension FakeDingTalkState {
             }
             return inner.withLock { $0.json(200, Self.encode(rows, [.sortedKeys, .withoutEscapingSlashes])) }
         case ("PUT", "/__fake/script"):
-            return script(request)
+            return script(body: request.body)
         default:
             return nil
         }
     }
 
-    /// `PUT /__fake/script` with a JSON array of `ScriptedReply`: replaces the queue
-    /// (`[]` empties it). Refuses entries it could not answer, naming the first.
-    private func script(_ request: FakeRequest) -> FakeAnswer {
-        guard let entries = try? JSONDecoder().decode([ScriptedReply].self, from: Data(request.body)) else {
+    /// `PUT /__fake/script` with a JSON array of `ScriptedReply`: replaces both queues,
+    /// the grant calls' and the token requests' (`[]` empties them). Refuses entries
+    /// it could not answer, naming the first.
+    private func script(body: [UInt8]) -> FakeAnswer {
+        guard let entries = try? JSONDecoder().decode([ScriptedReply].self, from: Data(body)) else {
             return inner.withLock {
-                $0.error(status: 400, code: "invalid.param", message: "expected a JSON array of {code|fault, status, message, requestId, times}")
+                $0.error(status: 400, code: "invalid.param",
+                         message: "expected a JSON array of {code|fault, status, message, requestId, times, endpoint}")
             }
         }
         if let index = entries.firstIndex(where: { !$0.isValid }) {
             return inner.withLock {
                 $0.error(status: 400, code: "invalid.param",
-                         message: "entry \(index): give a code from the table (or a code and a status), or fault html/reset; times >= 1")
+                         message: "entry \(index): give a code from the table (or a code and a status), or fault html/text/empty/ban/reset; times >= 1")
             }
         }
         let queue = entries.flatMap { Array(repeating: $0, count: $0.times ?? 1) }
         return inner.withLock { state in
-            state.scripted = queue
+            state.scripted = queue.filter { $0.endpoint != .token }
+            state.scriptedTokens = queue.filter { $0.endpoint == .token }
             return state.json(200, #"{"scripted":\#(queue.count)}"#)
         }
+    }
+
+    /// `PUT /__fake/script` for a test in the same process; false when the script was refused.
+    @discardableResult
+    public func script(json: String) -> Bool {
+        if case .json(200, _, _) = script(body: Array(json.utf8)) { return true }
+        return false
     }
 
     /// With `recordTimeline`: when each grant call arrived (Unix seconds), and

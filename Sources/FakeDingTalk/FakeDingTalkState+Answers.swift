@@ -25,12 +25,18 @@ extension FakeDingTalkState.Inner {
         .json(status: status, body: body, requestID: newRequestID())
     }
 
+    /// Somebody else's answer (`FakePage`); counted under its kind.
+    mutating func page(_ kind: FakePage.Kind, status: Int?, requestID: String, delay: Duration) -> FakeAnswer {
+        count(kind.rawValue)
+        return .page(FakePage(kind: kind, status: status ?? kind.defaultStatus, uuid: requestID), requestID: requestID, delay: delay)
+    }
+
     mutating func answer(for fault: FaultDice.Fault, requestID: String, delay: Duration) -> FakeAnswer {
         switch fault {
         case .systemBusy: return error(.systemBusy, requestID: requestID, delay: delay)
         case .timeout: count("timeout"); return .hang
         case .reset: count("reset"); return .reset
-        case .html: count("html"); return .html(requestID: requestID, delay: delay)
+        case .html: return page(.html, status: nil, requestID: requestID, delay: delay)
         }
     }
 }

@@ -14,6 +14,9 @@ extension FakeDingTalkState {
         let known = credentials.map { $0.appSecret == ($0.appKey == options.appKey ? options.appSecret : options.apps[$0.appKey]) }
         return { [options] state in
             state.tokenRequests += 1
+            if !state.scriptedTokens.isEmpty {
+                return state.answer(state.scriptedTokens.removeFirst(), delay: .zero)
+            }
             guard let credentials else { return state.error(.invalidParameter) }
             guard known == true else { return state.error(.invalidClientIdOrSecret) }
             let now = options.now()

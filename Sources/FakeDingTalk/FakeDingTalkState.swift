@@ -27,6 +27,7 @@ public final class FakeDingTalkState: Sendable {
         var requests: [RecordedRequest] = []
         var forcedError: DingTalkErrorCode?
         var scripted: [ScriptedReply] = []
+        var scriptedTokens: [ScriptedReply] = []
         var callTimes: [Double] = []
         var appliedTimes: [Double] = []
         var apps: [String: AppStats] = [:]

@@ -22,6 +22,9 @@ public struct ConsoleOverview: Sendable, Equatable {
     public var minutes: [Minute]
     public var errorCodes: [QueueStats.ErrorCodeCount]
     public var workers: [QueueStats.Worker]
+    /// Pending jobs per app whose last answer was a throttle; `nil` when pending
+    /// jobs are too many to count on every refresh (see `estimatedStates`).
+    public var throttledJobsByApp: [String: Int]?
 
     public static let chartMinutes = 60
 }

@@ -99,8 +99,10 @@ extension GrantQueue {
     /// Everything on the console's overview page.
     /// States expected to hold more than `exactCountLimit` rows are not counted (at a
     /// million rows a count takes longer than the whole page should): their
-    /// estimate is shown instead, marked as one.
-    public func consoleOverview(liveWithin: Duration = .seconds(60), exactCountLimit: Int = 100_000) throws -> ConsoleOverview {
+    /// estimate is shown instead, marked as one. `throttleCodes`: the API's throttle
+    /// codes, to count the jobs waiting on throttles (while pending jobs are counted exactly).
+    public func consoleOverview(liveWithin: Duration = .seconds(60), exactCountLimit: Int = 100_000,
+                                throttleCodes: [String] = []) throws -> ConsoleOverview {
         var counts: [String: Int] = [:]
         var estimated: Set<String> = []
         for row in try connection.query(Self.consoleEstimateByState, [QueueStats.states]) {
@@ -125,7 +127,8 @@ extension GrantQueue {
         return ConsoleOverview(
             countsByState: counts, estimatedStates: estimated, scheduledPending: try timing?.decode(0) ?? 0,
             oldestDueAgeSeconds: try timing?.decode(1, as: Double?.self), minutes: minutes,
-            errorCodes: try errorCodeCounts(), workers: try liveWorkers(liveWithin: liveWithin)
+            errorCodes: try errorCodeCounts(), workers: try liveWorkers(liveWithin: liveWithin),
+            throttledJobsByApp: estimated.contains("pending") ? nil : try throttledJobCounts(codes: throttleCodes)
         )
     }
 

@@ -50,8 +50,9 @@ extension GrantQueue {
         """
 
     /// Reads counts, the oldest due job's age, error codes and live workers.
-    /// `liveWithin`: a worker counts as live if its heartbeat is this recent.
-    public func stats(liveWithin: Duration = .seconds(60)) throws -> QueueStats {
+    /// `liveWithin`: a worker counts as live if its heartbeat is this recent;
+    /// `throttleCodes`: the API's throttle codes, to count jobs waiting on throttles.
+    public func stats(liveWithin: Duration = .seconds(60), throttleCodes: [String] = []) throws -> QueueStats {
         var counts = Dictionary(uniqueKeysWithValues: QueueStats.states.map { ($0, 0) })
         var scheduled = 0
         var oldest: Double?
@@ -73,7 +74,7 @@ extension GrantQueue {
         return QueueStats(
             countsByState: counts, scheduledPending: scheduled, oldestPendingAgeSeconds: oldest,
             lastMinute: lastMinute, lastHour: lastHour, errorCodes: codes, workers: workers,
-            unexplainedRows: unexplained, apps: try apps()
+            unexplainedRows: unexplained, apps: try apps(), throttledJobsByApp: try throttledJobCounts(codes: throttleCodes)
         )
     }
 

@@ -88,4 +88,7 @@ public struct QueueStats: Sendable, Equatable, Codable {
     public var unexplainedRows = UnexplainedRows()
     /// The apps, their pauses and unfinished jobs.
     public var apps: [GrantApp] = []
+    /// Pending jobs per app whose last answer was a throttle (`throttledJobCounts`);
+    /// apps without any are left out.
+    public var throttledJobsByApp: [String: Int] = [:]
 }

@@ -27,6 +27,8 @@ final class AppRoster {
     /// How often the table is re-read. Pauses hold without it (the claim statement
     /// checks them); it finds new apps, changed budgets and pauses that ran out.
     static let refreshInterval: Duration = .seconds(5)
+    /// How often the jobs waiting on throttles are counted for /metrics (a scan of the pending jobs).
+    static let throttledCountInterval: Duration = .seconds(15)
 
     private let credentials: AppCredentials
     private let options: WorkerOptions
@@ -41,12 +43,22 @@ final class AppRoster {
     /// Claimed jobs waiting for a slot of their app's fleet budget (in flight, leases kept).
     private var parkedJobs: [String: (app: AppContext, jobs: [ClaimedGrantJob])] = [:]
     private var nextRefresh = ContinuousClock.now
+    private var nextThrottledCount = ContinuousClock.now
 
     init(credentials: AppCredentials, options: WorkerOptions, metrics: WorkerMetrics, logger: Logger) {
         self.credentials = credentials
         self.options = options
         self.metrics = metrics
         self.logger = logger
+    }
+
+    /// Records the jobs waiting on throttles per app, when due. A failed count is
+    /// skipped (it is a gauge, the claims matter more).
+    private func countThrottledJobs(_ queue: GrantQueue) {
+        guard ContinuousClock.now >= nextThrottledCount else { return }
+        nextThrottledCount = ContinuousClock.now + Self.throttledCountInterval
+        guard let counts = try? queue.throttledJobCounts(codes: DingTalkErrorCode.throttleCodes) else { return }
+        for row in rows { metrics.throttledJobs(app: row.name, counts[row.name] ?? 0) }
     }
 
     /// Names of the apps this worker has no secret for (reported with the heartbeat).
@@ -104,6 +116,7 @@ final class AppRoster {
             fleetLimiters[gone] = nil
         }
         rows = fresh
+        countThrottledJobs(queue)
         // Read again when the first pause runs out, so its probe is not late.
         let pauseEnds = fresh.compactMap(\.pausedUntil).map { $0.timeIntervalSinceNow }.filter { $0 > 0 }.min()
         nextRefresh = ContinuousClock.now + min(Self.refreshInterval, .milliseconds(Int64((pauseEnds ?? 3600) * 1000) + 10))

@@ -60,15 +60,18 @@ struct OutcomePolicy: Sendable {
         case .terminal:
             return (outcome(.failed), .none)
         case .transient where !result.reachedAPI:
-            // The API could not be reached at all: not this job's fault, so no attempt is used;
-            // the whole process backs off as if paused.
+            // The API could not be reached at all, or no token could be had: not this job's fault,
+            // so no attempt is used; the whole process backs off as if paused.
             let delay = backoff.delay(afterAttempt: 3)
             return (outcome(.released(at: later(delay)), reachedAPI: false), .pause(delay, reason: "DingTalk unreachable (\(code))"))
         case .transient:
             return (outcome(retry(after: backoff.delay(afterAttempt: job.attempt))), .none)
         case .throttled:
+            // The fleet's pace is at fault, not the job: back after the delay without using an
+            // attempt, so no job fails for throttles. Its audit row is the release, with the
+            // throttle's status and code.
             let delay = backoff.delay(afterAttempt: job.attempt, minimum: .seconds(1))
-            return (outcome(retry(after: delay)), .slowDown)
+            return (outcome(.released(at: later(delay))), .slowDown)
         case .config where LocalErrorCode.egressCodes.contains(code):
             // The proxy on the way out failed, not DingTalk: as for a bad secret, fail none and
             // stop calling; the reason names the proxy (never its credentials) and what it answered.

@@ -38,6 +38,12 @@ struct WorkerMetrics: Sendable {
         Gauge(label: "visibility_app_without_secret", dimensions: [("app", app)]).record(withoutSecret ? 1 : 0)
     }
 
+    /// Pending jobs of the app whose last answer was a throttle (the whole queue's,
+    /// counted every `AppRoster.throttledCountInterval`).
+    func throttledJobs(app: String, _ count: Int) {
+        Gauge(label: "visibility_app_throttled_jobs", dimensions: [("app", app)]).record(count)
+    }
+
     /// Per error code; the factory keeps one counter per code.
     func failed(code: String?, times: Int = 1) {
         Counter(label: "visibility_jobs_failed_total", dimensions: [("code", code ?? "none")]).increment(by: times)

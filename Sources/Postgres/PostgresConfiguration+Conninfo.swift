@@ -39,6 +39,18 @@ extension PostgresConfiguration {
         }.joined(separator: " ")
     }
 
+    /// Whether `conninfo` (URI or `key=value`) carries a password: as the URI's
+    /// user info, a `password` query parameter or a `password` keyword. Text libpq
+    /// cannot parse counts as carrying one if it looks like it might, so a typo
+    /// does not let a password through.
+    public static func conninfoCarriesPassword(_ conninfo: String) -> Bool {
+        if let settings = try? PostgresConfiguration(conninfo: conninfo).parsedConninfo() {
+            return settings.contains { $0.0 == "password" && !$0.1.isEmpty }
+        }
+        let lowered = conninfo.lowercased()
+        return lowered.contains("password") || lowered.contains(#/^postgres(ql)?://[^/?#@]*:[^/?#@]*@/#)
+    }
+
     /// `host:port/dbname` as configured, for logs: never the user or password.
     /// Hosts and ports left to libpq's environment or defaults show as `default`.
     public var displayName: String {

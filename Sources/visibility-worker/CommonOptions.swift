@@ -9,7 +9,7 @@ struct CommonOptions: ParsableArguments {
     @Option(
         name: .customLong("database-url"),
         help: ArgumentHelp(
-            "libpq conninfo or URI of the queue database. (env: DATABASE_URL; libpq's PG* variables also apply)",
+            "libpq conninfo or URI of the queue database, without a password (refused: argv is visible to every user); the password comes from DATABASE_URL, PGPASSWORD or PGPASSFILE. (env: DATABASE_URL; libpq's PG* variables also apply)",
             valueName: "url"
         )
     )
@@ -26,6 +26,10 @@ struct CommonOptions: ParsableArguments {
     var dbTimeout: String?
 
     @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        try SecretsInArguments.checkDatabaseURL(databaseURL)
+    }
 
     func makeLogger() throws -> Logger {
         try logging.makeLogger()

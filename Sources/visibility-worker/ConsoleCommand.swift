@@ -1,5 +1,6 @@
 import ArgumentParser
 import Console
+import DingTalk
 import Foundation
 import GrantQueue
 
@@ -43,6 +44,7 @@ struct ConsoleCommand: AsyncParsableCommand {
         options.host = host
         options.port = port
         options.readOnly = readOnly
+        options.throttleCodes = DingTalkErrorCode.throttleCodes
         options.token = try Self.token()
         guard let interval = Settings.duration(refreshInterval), interval >= .seconds(1) else {
             throw ValidationError("--refresh-interval: expected a duration of at least 1s, like 5s")

@@ -18,7 +18,7 @@ struct DingTalkOptions: ParsableArguments {
     @Flag(help: "Do not verify the API's TLS certificate. Only for a test proxy; logged as a warning.")
     var insecureSkipTLSVerify = false
 
-    @Option(help: "HTTP proxy for every API call, e.g. http://user:pass@proxy:3128; wins over HTTPS_PROXY, HTTP_PROXY and NO_PROXY. (env: DINGTALK_PROXY)")
+    @Option(help: "HTTP proxy for every API call, e.g. http://proxy.corp:3128; wins over HTTPS_PROXY, HTTP_PROXY and NO_PROXY. Credentials are refused here (argv is visible to every user): put the URL with them in DINGTALK_PROXY. (env: DINGTALK_PROXY)")
     var proxy: String?
 
     @Option(help: "PEM file of CA certificates trusted besides the system roots (SSL_CERT_FILE replaces those). (env: DINGTALK_CA_FILE)")
@@ -26,6 +26,10 @@ struct DingTalkOptions: ParsableArguments {
 
     @Option(help: "auto: HTTP/2 when the server offers it over TLS, else HTTP/1.1; 1.1: always HTTP/1.1. (env: DINGTALK_HTTP_VERSION; default: auto)")
     var httpVersion: String?
+
+    func validate() throws {
+        try SecretsInArguments.checkProxy(proxy)
+    }
 
     /// `--app-key`, else `DINGTALK_APP_KEY`.
     var resolvedAppKey: String? { Settings.string(appKey, env: "DINGTALK_APP_KEY") }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DingTalk
 import Foundation
 import GrantQueue
 
@@ -36,14 +37,14 @@ struct StatusCommand: ParsableCommand {
         }
         let queue = GrantQueue(connection: try common.connect(logger: logger))
         guard watch else {
-            print(try render(queue.stats()))
+            print(try render(queue.stats(throttleCodes: DingTalkErrorCode.throttleCodes)))
             return
         }
         let clearScreen = isatty(STDOUT_FILENO) == 1 && !json
         while true {
             let text: String
             do {
-                text = try render(queue.stats())
+                text = try render(queue.stats(throttleCodes: DingTalkErrorCode.throttleCodes))
             } catch {
                 // A database blip must not end the watch: say so, and try again next round
                 // (the connection re-establishes itself before its next statement).
@@ -119,6 +120,14 @@ struct StatusCommand: ParsableCommand {
                 if !worker.appsWithoutSecret.isEmpty {
                     lines.append("NO SECRET \(worker.id) for app(s): \(worker.appsWithoutSecret.joined(separator: ", ")) (their jobs are left to other workers)")
                 }
+            }
+        }
+        if !stats.throttledJobsByApp.isEmpty {
+            // A throttle uses no attempt: these jobs wait on DingTalk's limits, not on a stalled worker.
+            lines.append("")
+            lines.append("WAITING ON THROTTLES (pending, last answer a throttle)   JOBS")
+            for (app, count) in stats.throttledJobsByApp.sorted(by: { $0.key < $1.key }) {
+                lines.append(app.padding(toLength: 57, withPad: " ", startingAt: 0) + String(count))
             }
         }
         if stats.apps.count > 1 || stats.apps.contains(where: \.isPaused) {

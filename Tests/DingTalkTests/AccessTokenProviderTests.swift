@@ -88,3 +88,40 @@ final class AccessTokenProviderTests: XCTestCase {
         XCTAssertEqual(transport.requests.count, 2, "one send, one re-send after the refresh")
     }
 }
+
+/// When the token endpoint fails, no grant call is made: the result must say so,
+/// so the job does not use an attempt for it.
+final class TokenEndpointFailureTests: XCTestCase {
+    private func apply(answering token: @escaping @Sendable () throws -> TransportResponse) async -> (APICallResult, Int) {
+        let transport = ScriptedTransport { request in
+            if request.url.hasSuffix(DingTalkAPI.accessTokenPath) { return try token() }
+            return jsonResponse(200, #"{"result":true}"#)
+        }
+        let provider = AppAccessTokenProvider(appKey: "k", appSecret: "s", baseURL: "http://dingtalk.test", transport: transport)
+        let client = DingTalkClient(baseURL: "http://dingtalk.test", tokenProvider: provider, transport: transport)
+        let result = await client.apply(VisibilityGrant(toCorpIds: ["ding1"], optUserId: "u"))
+        return (result, transport.requests.filter { $0.method == .PUT }.count)
+    }
+
+    func testA500FromTheTokenEndpointIsTransientAndNeverReachedTheGrantAPI() async {
+        for body in ["", "<html><body>500 Internal Server Error</body></html>", #"{"code":"system.busy","message":"m"}"#] {
+            let (result, puts) = await apply { TransportResponse(status: 500, headers: [], body: Array(body.utf8)) }
+            XCTAssertEqual(result.outcomeClass, .transient, body)
+            XCTAssertFalse(result.reachedAPI, "no grant call was made: \(body)")
+            XCTAssertEqual(puts, 0)
+        }
+    }
+
+    func testATimeoutOrResetAtTheTokenEndpointNeverReachedTheGrantAPI() async {
+        for code in [LocalErrorCode.timeout, LocalErrorCode.connectionReset] {
+            let (result, _) = await apply { throw TransportError(code: code, reachedServer: true, description: code) }
+            XCTAssertEqual(result.outcomeClass, .transient, code)
+            XCTAssertFalse(result.reachedAPI, code)
+        }
+    }
+
+    func testBadCredentialsStillCountAsAnAnswerOfTheAPI() async {
+        let (result, _) = await apply { jsonResponse(400, #"{"code":"invalidClientIdOrSecret","message":"m"}"#) }
+        XCTAssertEqual(result.outcomeClass, .config)
+    }
+}

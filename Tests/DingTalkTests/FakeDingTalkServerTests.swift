@@ -195,7 +195,7 @@ final class FakeDingTalkServerTests: XCTestCase {
     }
 
     func testFaultsAreInjectedAndClassified() async throws {
-        for (fault, expected) in [("system.busy=1", "system.busy"), ("html=1", LocalErrorCode.nonJSONBody),
+        for (fault, expected) in [("system.busy=1", "system.busy"), ("html=1", "http.502"),
                                   ("reset=1", LocalErrorCode.connectionReset), ("timeout=1", LocalErrorCode.timeout)] {
             var options = FakeDingTalkOptions()
             options.staticTokens = ["t"]
@@ -275,6 +275,38 @@ final class FakeDingTalkServerTests: XCTestCase {
             struct Row: Decodable { let code: String; let httpStatus: Int; let outcomeClass: String }
             let table = try JSONDecoder().decode([Row].self, from: Data(try await admin(.GET, "/__fake/error-codes").body))
             XCTAssertEqual(table.map(\.code), DingTalkErrorCode.all.map(\.code))
+        }
+    }
+
+    /// Each row of issue 27's table can be scripted, and the client classes it by the status first.
+    func testScriptedGatewayAnswersAndTokenFailures() async throws {
+        try await withFakeServer { server, transport in
+            XCTAssertTrue(server.state.script(json: """
+                [{"fault":"html","status":502},{"fault":"text","status":429},
+                 {"code":"Throttling","status":429,"message":"Request was denied due to flow control."},
+                 {"fault":"empty","status":503},{"fault":"ban"},{"fault":"html","status":403},
+                 {"endpoint":"token","fault":"html","status":500,"times":3}]
+                """))
+            XCTAssertFalse(server.state.script(json: #"[{"fault":"explode"}]"#))
+            let provider = AppAccessTokenProvider(appKey: server.state.options.appKey, appSecret: server.state.options.appSecret,
+                                                  baseURL: server.baseURL, transport: transport)
+            let client = DingTalkClient(baseURL: server.baseURL, tokenProvider: provider, transport: transport)
+            let grant = VisibilityGrant(toCorpIds: ["ding1"], optUserId: "u")
+            var tokenFailures: [APICallResult] = []
+            for _ in 0..<3 { tokenFailures.append(await client.apply(grant)) }
+            XCTAssertEqual(tokenFailures.map(\.outcomeClass), [.transient, .transient, .transient])
+            XCTAssertEqual(tokenFailures.map(\.httpStatus), [500, 500, 500])
+            XCTAssertEqual(tokenFailures.map(\.reachedAPI), [false, false, false], "no grant call was made")
+            XCTAssertEqual(server.state.stats.calls, 0)
+
+            var results: [APICallResult] = []
+            for _ in 0..<7 { results.append(await client.apply(grant)) }
+            XCTAssertEqual(results.map(\.outcomeClass), [.transient, .throttled, .throttled, .transient, .banned, .transient, .success])
+            XCTAssertEqual(results.map(\.httpStatus), [502, 429, 429, 503, 200, 403, 200])
+            XCTAssertEqual(results.map(\.code), ["http.502", "http.429", "Throttling", "http.503", LocalErrorCode.punished,
+                                                  LocalErrorCode.nonJSONBody, nil])
+            XCTAssertTrue(results[0].message?.contains("nginx") == true, results[0].message ?? "")
+            XCTAssertEqual(server.state.applied, [grant])
         }
     }
 }

@@ -66,6 +66,7 @@ final class ResponseClassifierTests: XCTestCase {
 
     func testServerErrorsAreTransient() {
         XCTAssertEqual(classify(500, error("system.busy")).outcomeClass, .transient)
+        XCTAssertEqual(classify(500, error("system.busy")).code, "system.busy")
         XCTAssertEqual(classify(503, error("ServiceUnavailable")).outcomeClass, .transient)
         let noCode = classify(502, #"{"message":"upstream"}"#)
         XCTAssertEqual(noCode.outcomeClass, .transient)
@@ -81,6 +82,7 @@ final class ResponseClassifierTests: XCTestCase {
         let result = classify(403, #"{"code":"Forbidden","message":"m","punish":"deny"}"#)
         XCTAssertEqual(result.outcomeClass, .banned)
         XCTAssertEqual(classify(200, #"{"result":true,"punish":"deny"}"#).outcomeClass, .banned)
+        XCTAssertEqual(classify(503, #"{"punish":"deny"}"#).outcomeClass, .banned, "the signature is checked before the status")
     }
 
     func testGarbageBodiesAreClassifiedNeverACrash() {
@@ -98,15 +100,95 @@ final class ResponseClassifierTests: XCTestCase {
         ]
         for (name, body) in garbage {
             let result = ResponseClassifier.classify(status: 200, requestIDHeader: "H", body: body)
-            XCTAssertEqual(result.outcomeClass, .banned, name)
+            XCTAssertEqual(result.outcomeClass, .transient, name)
             XCTAssertEqual(result.code, LocalErrorCode.nonJSONBody, name)
             XCTAssertEqual(result.requestID, "H", name)
         }
-        // Wrong types inside a JSON object are not trusted, and not fatal.
+        // Wrong types inside a JSON object are not trusted, and not fatal: without a
+        // code it is not DingTalk's error shape, so it fails no job for good.
         let wrongTypes = classify(400, #"{"code":123,"message":["x"],"requestid":{}}"#)
-        XCTAssertEqual(wrongTypes.outcomeClass, .terminal)
+        XCTAssertEqual(wrongTypes.outcomeClass, .transient)
         XCTAssertEqual(wrongTypes.code, "http.400")
         XCTAssertEqual(wrongTypes.requestID, "HDR-ID")
+    }
+
+    // MARK: Status first (issue 27): what gateways, proxies and load balancers answer.
+
+    private static let nginx502 = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+
+    func testAGatewayErrorPageIsTransientNeverABan() {
+        let result = classify(502, Self.nginx502)
+        XCTAssertEqual(result.outcomeClass, .transient)
+        XCTAssertEqual(result.httpStatus, 502)
+        XCTAssertEqual(result.code, "http.502")
+        XCTAssertTrue(result.message?.hasPrefix("<html>") == true, "the page's first bytes are kept: \(result.message ?? "nil")")
+    }
+
+    func testEvery5xxAnd408IsTransientWhateverTheBody() {
+        let bodies = [Self.nginx502, "", "Service Unavailable", #"{"message":"upstream"}"#, #"{"code":"NotADingTalkCode","message":"m"}"#, "[1]"]
+        for status in [408, 500, 502, 503, 504, 520, 599] {
+            for body in bodies {
+                let result = classify(status, body)
+                XCTAssertEqual(result.outcomeClass, .transient, "\(status) \(body)")
+                XCTAssertEqual(result.httpStatus, status)
+            }
+        }
+    }
+
+    func test429IsThrottledWhateverTheBody() {
+        let bodies = ["Too Many Requests", "", "<html><body>429 Too Many Requests</body></html>",
+                      #"{"code":"Throttling","message":"Request was denied due to flow control."}"#,
+                      #"{"code":"invalid.param","message":"m"}"#, #"{"message":"slow down"}"#]
+        for body in bodies {
+            XCTAssertEqual(classify(429, body).outcomeClass, .throttled, body)
+        }
+        let json = classify(429, #"{"code":"Throttling","message":"Request was denied due to flow control.","requestid":"R"}"#)
+        XCTAssertEqual(json.code, "Throttling", "the gateway's code is recorded")
+        XCTAssertEqual(json.requestID, "R")
+        let text = classify(429, "Too Many Requests")
+        XCTAssertEqual(text.code, "http.429")
+        XCTAssertEqual(text.message, "Too Many Requests")
+    }
+
+    func testAKnownCodeKeepsItsClassWhateverTheStatus() {
+        for entry in DingTalkErrorCode.all {
+            for status in [200, 400, 403, 404, 500, 502, 503] {
+                XCTAssertEqual(classify(status, error(entry.code)).outcomeClass, entry.outcomeClass, "\(status) \(entry.code)")
+            }
+        }
+    }
+
+    func testAnUnknownCodeWithA4xxIsStillTerminal() {
+        XCTAssertEqual(classify(400, error("some.other.4xx")).outcomeClass, .terminal)
+        XCTAssertEqual(classify(403, error("Forbidden.Other")).outcomeClass, .terminal)
+    }
+
+    func testOnlyDingTalksBanSignatureIsABan() {
+        // As JSON, whatever the status, and inside a page.
+        for status in [200, 403, 405, 500] {
+            let result = classify(status, BanSignature.document(uuid: "u-1"))
+            XCTAssertEqual(result.outcomeClass, .banned, "\(status)")
+            XCTAssertEqual(result.code, LocalErrorCode.punished)
+        }
+        XCTAssertEqual(classify(200, BanSignature.page(uuid: "u-2")).outcomeClass, .banned)
+        XCTAssertEqual(classify(200, "<html><script>var punish = { \"punish\" : \"deny\" };</script></html>").outcomeClass, .banned)
+        // Look-alikes are not bans.
+        for body in ["<html><body><h1>403 Forbidden</h1></body></html>", "Forbidden", #"{"punish":"allow"}"#,
+                     "<html>punish deny</html>", ""] {
+            XCTAssertNotEqual(classify(403, body).outcomeClass, .banned, body)
+            XCTAssertNotEqual(classify(200, body).outcomeClass, .banned, body)
+        }
+    }
+
+    func testAnythingElseNotJSONIsTransientWithItsFirstBytes() {
+        let long = "<html>" + String(repeating: "x", count: 5000) + "</html>"
+        for status in [200, 301, 400, 403, 404] {
+            let result = classify(status, long)
+            XCTAssertEqual(result.outcomeClass, .transient, "\(status)")
+            XCTAssertEqual(result.code, LocalErrorCode.nonJSONBody)
+            XCTAssertTrue(result.message?.hasPrefix("<html>xxx") == true)
+            XCTAssertLessThan(result.message?.utf8.count ?? 0, 300, "only the first bytes")
+        }
     }
 
     func testEveryCatalogCodeClassifiesAsItsTableSays() {

@@ -53,22 +53,67 @@ final class OutcomePolicyTests: XCTestCase {
     }
 
     func testARetryOnTheLastAttemptIsAFailure() {
-        let lastAttempt = ClaimedGrantJob(id: 7, toCorpIds: ["ding1"], optUserId: "u", fields: [],
-                                          attempt: 10, maxAttempts: 10, lockedUntil: Date(), priority: 0)
-        for (outcomeClass, action) in [(APIOutcomeClass.transient, OutcomePolicy.ProcessAction.none), (.throttled, .slowDown)] {
-            let result = policy.decide(APICallResult(outcomeClass: outcomeClass, httpStatus: 500, code: "system.busy"),
-                                       job: lastAttempt, startedAt: now, now: now)
-            XCTAssertEqual(result.outcome.disposition, .failed, "\(outcomeClass)")
-            XCTAssertEqual(result.outcome.errorCode, "system.busy")
-            XCTAssertEqual(result.action, action, "a throttle still slows the process down")
-        }
+        let result = policy.decide(APICallResult(outcomeClass: .transient, httpStatus: 500, code: "system.busy"),
+                                   job: lastAttempt, startedAt: now, now: now)
+        XCTAssertEqual(result.outcome.disposition, .failed)
+        XCTAssertEqual(result.outcome.errorCode, "system.busy")
+        XCTAssertEqual(result.action, .none)
     }
 
-    func testThrottlingRetriesAfterAtLeastASecondAndSlowsTheProcess() throws {
+    private let lastAttempt = ClaimedGrantJob(id: 7, toCorpIds: ["ding1"], optUserId: "u", fields: [],
+                                              attempt: 10, maxAttempts: 10, lockedUntil: Date(), priority: 0)
+
+    func testThrottlingReleasesWithoutAnAttemptAfterAtLeastASecondAndSlowsTheProcess() throws {
         let result = decide(.throttled, code: "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi")
-        guard case .retry = result.outcome.disposition else { return XCTFail() }
+        guard case .released = result.outcome.disposition else { return XCTFail("\(result.outcome.disposition)") }
         XCTAssertGreaterThanOrEqual(try XCTUnwrap(delay(of: result.outcome.disposition)), 1)
         XCTAssertEqual(result.action, .slowDown)
+        XCTAssertTrue(result.outcome.reachedAPI, "the throttle's audit row is written")
+        XCTAssertEqual(result.outcome.errorCode, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", "marked by the throttle's code")
+    }
+
+    func testAThrottleOnTheLastAttemptDoesNotFailTheJob() {
+        // The throttle is the fleet's pace, not the job's fault: max_attempts throttles fail nothing.
+        let result = policy.decide(APICallResult(outcomeClass: .throttled, httpStatus: 403, code: "Forbidden.AccessDenied.QpsLimitForApi"),
+                                   job: lastAttempt, startedAt: now, now: now)
+        guard case .released = result.outcome.disposition else { return XCTFail("\(result.outcome.disposition)") }
+        XCTAssertEqual(result.action, .slowDown)
+    }
+
+    // MARK: The gateway answers of issue 27, from the bytes to the disposition.
+
+    private func decide(status: Int, body: String) -> (outcome: GrantJobOutcome, action: OutcomePolicy.ProcessAction) {
+        policy.decide(ResponseClassifier.classify(status: status, requestIDHeader: nil, body: Array(body.utf8)),
+                      job: job, startedAt: now, now: now)
+    }
+
+    func testANginx502PageRetriesTheJobAndPausesNothing() {
+        let result = decide(status: 502, body: "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>nginx</body></html>")
+        guard case .retry = result.outcome.disposition else { return XCTFail("\(result.outcome.disposition)") }
+        XCTAssertEqual(result.action, .none, "a gateway's page never pauses the host")
+        XCTAssertEqual(result.outcome.errorCode, "http.502")
+    }
+
+    func testAPlainText429ReleasesTheJobAndSlowsDownWithoutAPause() {
+        let result = decide(status: 429, body: "Too Many Requests")
+        guard case .released = result.outcome.disposition else { return XCTFail("\(result.outcome.disposition)") }
+        XCTAssertEqual(result.action, .slowDown)
+    }
+
+    func testAJSON429ThrottlingIsNeitherTerminalNorAnAttempt() {
+        let result = decide(status: 429, body: #"{"code":"Throttling","message":"Request was denied due to flow control."}"#)
+        guard case .released = result.outcome.disposition else { return XCTFail("\(result.outcome.disposition)") }
+        XCTAssertEqual(result.outcome.errorCode, "Throttling")
+        XCTAssertEqual(result.outcome.httpStatus, 429)
+        XCTAssertEqual(result.action, .slowDown)
+    }
+
+    func testATokenEndpointFailureReleasesWithoutAnAttempt() {
+        // What DingTalkClient returns when the token endpoint answered 500: no grant call was made.
+        let result = policy.decide(APICallResult(outcomeClass: .transient, httpStatus: 500, code: "http.500", reachedAPI: false),
+                                   job: lastAttempt, startedAt: now, now: now)
+        guard case .released = result.outcome.disposition else { return XCTFail("\(result.outcome.disposition)") }
+        XCTAssertFalse(result.outcome.reachedAPI, "no audit row: no grant call was made")
     }
 
     func testConfigQuotaAndBanReleaseWithoutAnAttemptAndPause() throws {

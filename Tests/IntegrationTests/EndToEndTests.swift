@@ -53,11 +53,15 @@ final class EndToEndTests: DatabaseTestCase {
         XCTAssertGreaterThan(stats.codes["Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", default: 0], 0, "the API never throttled")
         let retried = try count("SELECT count(*) FROM visibility_grant_jobs WHERE attempts > 1")
         XCTAssertGreaterThan(retried, 0)
-        // Every attempt of every job is in the audit trail.
+        // Every attempt of every job is in the audit trail; a throttle used none, its row is a release.
         XCTAssertEqual(try count("""
             SELECT count(*) FROM visibility_grant_jobs j
-            WHERE j.attempts <> (SELECT count(*) FROM visibility_grant_attempts a WHERE a.job_id = j.id)
+            WHERE j.attempts <> (SELECT count(*) FROM visibility_grant_attempts a WHERE a.job_id = j.id AND a.outcome <> 'released')
             """), 0)
+        XCTAssertEqual(try count("""
+            SELECT count(*) FROM visibility_grant_attempts
+            WHERE outcome = 'released' AND http_status = 403 AND error_code = 'Forbidden.AccessDenied.QpsLimitForAppkeyAndApi'
+            """), stats.codes["Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", default: 0], "each throttle's audit row")
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_attempts WHERE outcome = 'retry' AND error_code = 'system.busy'"),
                        stats.codes["system.busy", default: 0])
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE state IN ('pending', 'running')"), 0)

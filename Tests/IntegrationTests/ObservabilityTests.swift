@@ -1,5 +1,6 @@
 import DingTalk
 import FakeDingTalk
+import GrantQueue
 import Foundation
 import Postgres
 import XCTest
@@ -53,6 +54,47 @@ final class ObservabilityTests: DatabaseTestCase {
             samples[String(name)] = value
         }
         return samples
+    }
+
+    /// A throttle uses no attempt, so a job can be throttled without end: `status`,
+    /// `/metrics` and the console count the jobs waiting on throttles, per app.
+    func testJobsWaitingOnThrottlesAreCountedPerAppInStatusMetricsAndTheConsole() async throws {
+        let server = try await startFake()
+        XCTAssertTrue(server.state.script(json: #"[{"code":"Forbidden.AccessDenied.QpsLimitForAppkeyAndApi","times":100000}]"#))
+        try insertJobs(5)
+        let worker = try startWorker(["run", "--metrics-port", "0", "--log-format", "json", "--poll-interval", "100ms",
+                                      "--backoff-base", "2s", "--backoff-max", "4s"], environment: try workerEnvironment(server))
+        let url = try metricsURL(of: worker)
+        try await waitUntil(timeout: .seconds(30), "every job to be throttled once") {
+            try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'pending' AND last_error_code LIKE 'Forbidden.AccessDenied.Qps%'") == 5
+        }
+        let json = try await runWorker(["status", "--json"], environment: try databaseEnvironment())
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], json.stdout)
+        XCTAssertEqual((object["throttledJobsByApp"] as? [String: Int])?["default"], 5, json.stdout)
+        let text = try await runWorker(["status"], environment: try databaseEnvironment())
+        XCTAssertNotNil(text.stdout.firstMatch(of: /WAITING ON THROTTLES.*\n\s*default\s+5/), text.stdout)
+
+        let overview = try GrantQueue(connection: connection).consoleOverview(throttleCodes: DingTalkErrorCode.throttleCodes)
+        XCTAssertEqual(overview.throttledJobsByApp?["default"], 5)
+        let console = try startWorker(["console", "--port", "0"], environment: try databaseEnvironment())
+        var consoleURL = ""
+        try await waitUntil(timeout: .seconds(20), "the console to listen") {
+            consoleURL = console.stdoutSoFar.split(separator: "\n").first.map { String($0.dropFirst("listening on ".count)) } ?? ""
+            return consoleURL.hasPrefix("http")
+        }
+        let page = String(decoding: try await get(consoleURL + "/").body, as: UTF8.self)
+        XCTAssertNotNil(page.firstMatch(of: /Waiting on throttles[\s\S]*data-app="default">5</), page)
+        _ = try await console.stop()
+
+        // The gauge is the whole queue's count, refreshed every 15 s.
+        try await waitUntil(timeout: .seconds(40), "the gauge to count the throttled jobs") {
+            let samples = try parsePrometheusText(String(decoding: try await get(url).body, as: UTF8.self))
+            return samples[#"visibility_app_throttled_jobs{app="default"}"#] == 5
+        }
+        let stopped = try await worker.stop()
+        XCTAssertEqual(stopped.status, 0, stopped.stderr)
+        XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'failed' OR attempts <> 0"), 0,
+                       "throttles fail nothing and use no attempt")
     }
 
     func testMetricsCountWhatEachWorkerWrote() async throws {

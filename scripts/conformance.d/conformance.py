@@ -7,9 +7,12 @@ a PostgreSQL cluster. Three checks, each printed as `ok` or `FAIL` with a diff:
    apply` and by `visibility-worker run` (through the queue) arrive at the fake
    with the same method, path, token header, content type and JSON body;
 2. responses: for every row of the fake's error table (GET /__fake/error-codes),
-   plus codes outside it, a non-JSON page and a reset, the SDK's exception and
-   our classifier agree on code, HTTP status and request id, and our class is
-   the table's; on success both see `result: true`;
+   plus codes outside it and a JSON 429, the SDK's exception and our classifier
+   agree on code, HTTP status and request id, and our class is the table's; for
+   every answer that is not DingTalk's JSON (a gateway's 502/504/408/403 page,
+   an empty 503, a plain-text 429, DingTalk's ban page, a reset) both fail the
+   call and ours is classed by the status first; a 500 from the token endpoint
+   sends no grant call and uses no attempt; on success both see `result: true`;
 3. token:     the SDK's get_access_token returns the token our provider sends,
    and a wrong secret is refused the same way for both;
 4. https:     with --tls-base-url (the fake started with --tls-cert/--tls-key) and
@@ -54,12 +57,34 @@ ANSWER_TABLE_CLASSES = {
 
 
 def answer_table_class(status, code):
-    """The class docs/DESIGN.md's Answer table gives; codes it does not name go by status."""
-    if (status, code) in ANSWER_TABLE_CLASSES:
-        return ANSWER_TABLE_CLASSES[(status, code)]
+    """The class docs/DESIGN.md's Answer table gives: any 429 is a throttle; a code it
+    names keeps its class whatever the status; 5xx and 408 are transient; any other
+    code on a 4xx is terminal."""
+    if status == 429:
+        return "throttled"
+    by_code = {known: outcome for (_, known), outcome in ANSWER_TABLE_CLASSES.items()}
+    if code in by_code:
+        return by_code[code]
     if code == "AuthenticationFailed.MissingParameter":
         return "token"  # a refused token, like InvalidAuthentication
+    if status >= 500 or status == 408:
+        return "transient"
     return "terminal" if 400 <= status < 500 else "transient"
+
+
+# Answers that are not DingTalk's JSON (docs/DESIGN.md's Answer table, issue 27): what a
+# gateway, proxy or load balancer in front of DingTalk sends, and DingTalk's own ban.
+# (title, scripted entry, our class, our HTTP status, our code)
+GATEWAY_ANSWERS = [
+    ("nginx's 502 page (text/html)", {"fault": "html", "status": 502}, "transient", 502, "http.502"),
+    ("a 504 page (text/html)", {"fault": "html", "status": 504}, "transient", 504, "http.504"),
+    ("an empty 503", {"fault": "empty", "status": 503}, "transient", 503, "http.503"),
+    ("a 408 page", {"fault": "html", "status": 408}, "transient", 408, "http.408"),
+    ("a plain-text 429 (text/plain)", {"fault": "text", "status": 429}, "throttled", 429, "http.429"),
+    ("a 403 page that is not the ban", {"fault": "html", "status": 403}, "transient", 403, "non.json.body"),
+    ("DingTalk's ban page (\"punish\":\"deny\")", {"fault": "ban"}, "banned", 200, "punish.deny"),
+    ("a dropped connection", {"fault": "reset"}, "transient", None, "connection.reset"),
+]
 
 
 # The exceptions the SDK raises for an error answer (darabonba wraps the gateway's TeaException).
@@ -238,6 +263,12 @@ class Checker:
                       "entry": {"code": "conformance.other4xx", "status": 400, "message": "a code outside the table"}})
         cases.append({"code": "conformance.other5xx", "httpStatus": 503,
                       "entry": {"code": "conformance.other5xx", "status": 503, "message": "a code outside the table"}})
+        # A gateway's JSON 429 (issue 27): a throttle, never a terminal failure.
+        cases.append({"code": "Throttling", "httpStatus": 429,
+                      "entry": {"code": "Throttling", "status": 429, "message": "Request was denied due to flow control."}})
+        # A code from the table keeps its class on another status.
+        cases.append({"code": "Forbidden.AccessDenied.QpsLimitForApi", "httpStatus": 503,
+                      "entry": {"code": "Forbidden.AccessDenied.QpsLimitForApi", "status": 503}})
         for case in cases:
             case["outcomeClass"] = answer_table_class(case["httpStatus"], case["code"])
         for index, case in enumerate(cases):
@@ -260,23 +291,41 @@ class Checker:
                 differences.append(f"visibility-worker classed it {ours.get('outcome')!r}, docs/DESIGN.md says {case['outcomeClass']!r}")
             self.expect(f"responses: {case['httpStatus']} {case['code']} -> {case['outcomeClass']}", differences)
 
-        # Answers without DingTalk's JSON: both must fail the call; ours must class them.
-        for fault, outcome, status in (("html", "banned", 502), ("reset", "transient", None)):
-            request_id = f"CONFORMANCE-{fault.upper()}"
-            self.script([{"fault": fault, "requestId": request_id}])
+        # Answers without DingTalk's JSON: both must fail the call; ours must class them
+        # by the status first, and only DingTalk's ban signature as a ban.
+        for index, (title, entry, outcome, status, code) in enumerate(GATEWAY_ANSWERS):
+            request_id = f"CONFORMANCE-GATEWAY-{index:02d}"
+            self.script([dict(entry, requestId=request_id)])
             sdk = sdk_error(lambda: self.sdk_grant(grant, token))
-            self.script([{"fault": fault, "requestId": request_id}])
+            self.script([dict(entry, requestId=request_id)])
             ours = self.ours(grant)
             self.script([])
             differences = []
-            if sdk.get("type") not in SDK_ERROR_TYPES:
-                differences.append(f"official SDK: {sdk.get('type') or 'success'}, expected a failed call")
-            wanted = {"outcome": outcome, "httpStatus": status}
+            if sdk.get("succeeded"):
+                differences.append("official SDK: success, expected a failed call")
+            wanted = {"outcome": outcome, "httpStatus": status, "code": code}
             if status is not None:
                 wanted["requestId"] = request_id
             differences += [f"visibility-worker saw {key} {ours.get(key)!r}, expected {value!r}"
                             for key, value in wanted.items() if ours.get(key) != value]
-            self.expect(f"responses: {fault} -> {outcome} (official SDK raised {sdk.get('type')})", differences)
+            self.expect(f"responses: {title} -> {outcome} (official SDK raised {sdk.get('type')})", differences)
+
+        # The token endpoint failing (issue 27): no grant call is made, so no attempt may be used.
+        seen = len(self.recorded())
+        self.script([{"endpoint": "token", "fault": "html", "status": 500, "times": 3}])
+        sdk = sdk_error(lambda: self.sdk_token())
+        ours = self.ours(grant)
+        self.script([])
+        exchanges = self.recorded()[seen:]
+        differences = []
+        if sdk.get("succeeded"):
+            differences.append("official SDK: got a token from a 500")
+        wanted = {"outcome": "transient", "httpStatus": 500, "code": "http.500", "reachedAPI": False}
+        differences += [f"visibility-worker saw {key} {ours.get(key)!r}, expected {value!r}"
+                        for key, value in wanted.items() if ours.get(key) != value]
+        if any(e["method"] == "PUT" for e in exchanges):
+            differences.append("a grant call was sent without a token")
+        self.expect("responses: the token endpoint answering 500 -> transient, no grant call, no attempt", differences)
 
         # Success: both read result true, and the same request id the fake sent.
         answer = self.sdk_grant(grant, token)
