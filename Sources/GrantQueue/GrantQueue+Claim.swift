@@ -21,10 +21,17 @@ extension GrantQueue {
     /// index leaves blocked jobs out, so a long backlog behind one key costs the
     /// claim nothing. Only a finished (succeeded, failed, cancelled) older job lets
     /// the next one go, in the same transaction that finishes it.
+    ///
+    /// The claim names the newest migration this build knows (`$5`) for its own
+    /// transaction: sql/018_claim_fence.sql refuses claims from builds older than
+    /// the schema's `oldest_worker_schema`, even ones that started before it was raised.
     static let claimBatch = PostgresStatement(
         name: "grant_jobs_claim",
         sql: """
-            WITH next AS (
+            WITH worker_schema AS MATERIALIZED (
+                SELECT set_config('visibility.worker_schema', $5, true)
+            ),
+            next AS (
                 SELECT j.id
                 FROM visibility_grant_jobs AS j
                 WHERE j.app = $4 AND j.state = 'pending' AND j.run_at <= now()
@@ -41,7 +48,7 @@ extension GrantQueue {
                 locked_until = now() + make_interval(secs => $3::float8),
                 attempts = j.attempts + 1,
                 updated_at = now()
-            FROM next
+            FROM next, worker_schema
             WHERE j.id = next.id
             RETURNING j.id, j.to_corp_ids, j.opt_user_id, j.fields, j.attempts, j.max_attempts, j.locked_until, j.priority, j.app
             """
@@ -52,7 +59,7 @@ extension GrantQueue {
     /// first, then by id (RETURNING keeps no order). Each claim counts as an attempt.
     public func claim(workerID: String, limit: Int, lease: Duration, app: String = GrantApp.defaultName) throws -> [ClaimedGrantJob] {
         guard limit > 0 else { return [] }
-        let rows = try connection.query(Self.claimBatch, [workerID, limit, lease.seconds, app])
+        let rows = try connection.query(Self.claimBatch, [workerID, limit, lease.seconds, app, String(SchemaMigrator.requiredVersion)])
         return try rows.map { row in
             ClaimedGrantJob(
                 id: try row.decode(0),

@@ -11,6 +11,8 @@ extension GrantQueue {
     )
 
     /// An upsert: a worker whose row was removed (by hand, say) is registered again.
+    /// Returns the schema's gate, so a running worker learns when a migration
+    /// raised it past its build (sql/018_claim_fence.sql).
     static let heartbeat = PostgresStatement(
         name: "workers_heartbeat",
         sql: """
@@ -20,6 +22,7 @@ extension GrantQueue {
             SET heartbeat_at = now(), in_flight = EXCLUDED.in_flight, pause_reason = EXCLUDED.pause_reason, version = EXCLUDED.version,
                 paused_until = EXCLUDED.paused_until,
                 paused_since = CASE WHEN EXCLUDED.pause_reason IS NOT NULL THEN coalesce(w.paused_since, now()) END
+            RETURNING (SELECT oldest_worker_schema FROM visibility_schema_compatibility)
             """
     )
 
@@ -65,10 +68,13 @@ extension GrantQueue {
         }
     }
 
-    /// Refreshes the worker's heartbeat and report, re-registering it if its row was removed.
-    public func heartbeat(workerID: String, host: String, pid: Int32, report: WorkerReport) throws {
-        try connection.query(Self.heartbeat, [workerID, host, pid, report.inFlight, report.pause?.reason, report.pause?.remaining.seconds,
-                                                report.version])
+    /// Refreshes the worker's heartbeat and report, re-registering it if its row was
+    /// removed. Returns the schema's `oldest_worker_schema`.
+    @discardableResult
+    public func heartbeat(workerID: String, host: String, pid: Int32, report: WorkerReport) throws -> Int {
+        let rows = try connection.query(Self.heartbeat, [workerID, host, pid, report.inFlight, report.pause?.reason,
+                                                         report.pause?.remaining.seconds, report.version])
+        return try rows.first?.decode(0, as: Int?.self) ?? 0
     }
 
     /// Returns how many leases were extended.

@@ -22,9 +22,7 @@ final class Completer: Sendable {
     private let writing = Mutex<[Int64]>([])
     /// Submitted but not yet acknowledged by the database.
     private let outstanding = Atomic<Int>(0)
-    private let wake = DispatchSemaphore(value: 0)
-    private let stopping = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
+    private let thread = BackgroundThread(name: "completer")
 
     private let configuration: PostgresConfiguration
     private let options: WorkerOptions
@@ -72,25 +70,18 @@ final class Completer: Sendable {
         }
         // Wake the writer when work appears and when a batch is full, not for every
         // outcome: at thousands a second, a wake-up each is a context switch each.
-        if before == 0 || (before < Self.gatherTarget && after >= Self.gatherTarget) { wake.signal() }
+        if before == 0 || (before < Self.gatherTarget && after >= Self.gatherTarget) { thread.wake() }
     }
 
     func start() {
-        let thread = Thread { [self] in
-            self.loop()
-            self.finished.signal()
-        }
-        thread.name = "completer"
-        thread.start()
+        thread.start { [self] in loop() }
     }
 
     /// Writes what is left and stops; gives up after `timeout`, or once its
     /// connection's cutoff has passed (the leases then expire and the jobs run
     /// again elsewhere). Returns false when outcomes were left unwritten.
     func stop(timeout: Duration) -> Bool {
-        stopping.store(true, ordering: .releasing)
-        wake.signal()
-        return finished.wait(timeout: .now() + timeout.dispatchTimeInterval) == .success && unwrittenCount == 0
+        thread.stop(timeout: timeout) && unwrittenCount == 0
     }
 
     /// Writes `batch`, or throws a transient error with what is still unwritten of
@@ -150,9 +141,9 @@ final class Completer: Sendable {
         let deadline = DispatchTime.now() + Self.gatherWindow
         // With no call in flight no outcome is coming to share the statement: write now
         // (one ordering key's next job waits for exactly this write).
-        while !stopping.load(ordering: .acquiring), pending.withLock({ $0.count }) < Self.gatherTarget, inFlight.count > 0,
+        while !thread.isStopping, pending.withLock({ $0.count }) < Self.gatherTarget, inFlight.count > 0,
               DispatchTime.now() < deadline {
-            _ = wake.wait(timeout: deadline)
+            thread.wait(until: deadline)
         }
     }
 
@@ -160,7 +151,7 @@ final class Completer: Sendable {
         var queue: GrantQueue?
         while true {
             gather()
-            let stop = stopping.load(ordering: .acquiring)
+            let stop = thread.isStopping
             // Bounded statements: a backlog (after an outage, say) goes out in chunks.
             let batch = pending.withLock { pending -> [GrantJobOutcome] in
                 let batch = Array(pending.prefix(Self.maxBatch))
@@ -184,12 +175,12 @@ final class Completer: Sendable {
                 // not past the cutoff: submissions and the stop signal `wake`, and must not cut it short.
                 let end = cutoff.map { min(ContinuousClock.now + delay, $0) } ?? ContinuousClock.now + delay
                 while ContinuousClock.now < end {
-                    _ = wake.wait(timeout: .now() + ContinuousClock.now.duration(to: end).dispatchTimeInterval)
+                    thread.wait(ContinuousClock.now.duration(to: end))
                 }
                 continue
             }
             if stop || pending.withLock({ !$0.isEmpty }) { continue }
-            _ = wake.wait(timeout: .distantFuture)
+            thread.waitForWake()
         }
         queue?.close()
     }

@@ -99,4 +99,14 @@ final class DatabaseHealth: Sendable {
 
     /// Set once an error showed the setup itself is wrong; the worker then stops.
     var fatalProblem: String? { state.withLock { $0.fatal } }
+
+    /// Records a problem no retry can cure that the database answered without an
+    /// error (a migration raised the schema's gate past this build): the worker stops.
+    func refuse(_ problem: String) {
+        let isNew = state.withLock { state in
+            defer { state.fatal = state.fatal ?? problem }
+            return state.fatal == nil
+        }
+        if isNew { logger.critical("stopping", metadata: ["database": "\(database)", "connection": "\(role)", "reason": "\(problem)"]) }
+    }
 }

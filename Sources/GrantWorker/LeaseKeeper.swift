@@ -12,10 +12,8 @@ import Synchronization
 /// disk, the ordering lock) never holds a lease renewal: a lease that ran out
 /// meanwhile would let another worker call the same job again.
 final class LeaseKeeper: Sendable {
-    private let wake = DispatchSemaphore(value: 0)
-    private let stopping = Atomic<Bool>(false)
+    private let thread = BackgroundThread(name: "lease-keeper")
     private let heartbeatRequested = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
 
     private let configuration: PostgresConfiguration
     private let options: WorkerOptions
@@ -55,24 +53,17 @@ final class LeaseKeeper: Sendable {
     /// Sends the heartbeat (and with it the worker's report) now rather than on schedule.
     func requestHeartbeat() {
         heartbeatRequested.store(true, ordering: .releasing)
-        wake.signal()
+        thread.wake()
     }
 
     func start() {
-        let thread = Thread { [self] in
-            self.loop()
-            self.finished.signal()
-        }
-        thread.name = "lease-keeper"
-        thread.start()
+        thread.start { [self] in loop() }
     }
 
     /// Stops renewing and takes the worker off the list; call it once the
     /// completer has written what it could (until then its jobs need their leases).
     func stop(timeout: Duration) {
-        stopping.store(true, ordering: .releasing)
-        wake.signal()
-        _ = finished.wait(timeout: .now() + timeout.dispatchTimeInterval)
+        thread.stop(timeout: timeout)
     }
 
     private func report() -> GrantQueue.WorkerReport {
@@ -85,13 +76,14 @@ final class LeaseKeeper: Sendable {
         var queue: GrantQueue?
         var nextDepthReading = ContinuousClock.now
         var reportedWithoutSecret: [String]?
-        while !stopping.load(ordering: .acquiring) {
+        while !thread.isStopping {
             heartbeatRequested.store(false, ordering: .relaxed)
             var wait = interval
             do {
                 let active = try queue ?? GrantQueue(configuration: configuration, logger: logger)
                 queue = active
-                try active.heartbeat(workerID: options.workerID, host: host, pid: pid, report: report())
+                let gate = try active.heartbeat(workerID: options.workerID, host: host, pid: pid, report: report())
+                if let refusal = SchemaMigrator.refusal(oldestWorkerSchema: gate) { health.refuse(refusal) }
                 let withoutSecret = appsWithoutSecret()
                 if withoutSecret != reportedWithoutSecret {
                     try active.reportAppsWithoutSecret(workerID: options.workerID, apps: withoutSecret)
@@ -119,7 +111,7 @@ final class LeaseKeeper: Sendable {
                 if let cutoff = configuration.cutoff?.deadline, cutoff <= .now { break }
             }
             if heartbeatRequested.load(ordering: .acquiring) { continue }
-            _ = wake.wait(timeout: .now() + wait.dispatchTimeInterval)
+            thread.wait(wait)
         }
         if let queue {
             try? queue.deregisterWorker(id: options.workerID)

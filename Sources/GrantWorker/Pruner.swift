@@ -14,9 +14,7 @@ final class Pruner: Sendable {
     private let retention: Duration
     private let interval: Duration
     private let logger: Logger
-    private let stopping = Atomic<Bool>(false)
-    private let wake = DispatchSemaphore(value: 0)
-    private let finished = DispatchSemaphore(value: 0)
+    private let thread = BackgroundThread(name: "pruner")
 
     /// The first round comes soon after start, so a restart loop still prunes.
     static let firstRoundDelay: Duration = .seconds(30)
@@ -29,29 +27,22 @@ final class Pruner: Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in
-            loop()
-            finished.signal()
-        }
-        thread.name = "pruner"
-        thread.start()
+        thread.start { [self] in loop() }
     }
 
     /// Stops between batches and waits for the thread (at most `timeout`).
     func stop(timeout: Duration) {
-        stopping.store(true, ordering: .releasing)
-        wake.signal()
-        _ = finished.wait(timeout: .now() + timeout.dispatchTimeInterval)
+        thread.stop(timeout: timeout)
     }
 
     private func loop() {
         var delay = min(Self.firstRoundDelay, interval)
-        while wake.wait(timeout: .now() + delay.dispatchTimeInterval) == .timedOut, !stopping.load(ordering: .acquiring) {
+        while !thread.wait(delay), !thread.isStopping {
             delay = interval
             do {
                 let queue = try GrantQueue(configuration: configuration, logger: logger)
                 defer { queue.close() }
-                let result = try queue.pruneIfNoOneElseIs(olderThan: retention) { stopping.load(ordering: .acquiring) }
+                let result = try queue.pruneIfNoOneElseIs(olderThan: retention) { thread.isStopping }
                 if let result, result.jobs > 0 {
                     logger.info("pruned finished jobs", metadata: [
                         "jobs": "\(result.jobs)", "attempts": "\(result.attempts)", "older_than": "\(retention)",

@@ -1,14 +1,28 @@
 import CBuildInfo
+import GrantQueue
 
-/// What this binary is: the release number and the commit it was built from.
+/// What this binary is: the release number, the commit it was built from, and the
+/// schemas it runs against.
 enum BuildVersion {
-    /// The release. scripts/package names the tarball and the .deb after it.
-    static let number = "1.0.0"
+    /// The release. scripts/package names the tarball and the .deb after it. It
+    /// changes whenever `SchemaMigrator.requiredVersion` does: docs/OPERATIONS.md's
+    /// table of releases gives each number its migration, and CommandLineTests
+    /// fails when this build's pair is not its last row.
+    static let number = "1.1.0"
 
     /// The git commit scripts/package built from (with `-dirty` for uncommitted
     /// changes), or `unknown` for a plain `swift build`.
     static var commit: String { String(cString: visibility_worker_build_commit()) }
 
-    /// `1.0.0 (commit abc1234)`: what `--version` prints, `run` logs and `status` shows.
-    static var description: String { "\(number) (commit \(commit))" }
+    /// `1.1.0 (commit abc1234, migration 18)`: what `run` logs and `status` shows.
+    static var description: String { "\(number) (commit \(commit), migration \(SchemaMigrator.requiredVersion))" }
+
+    /// What `--version` prints: the description, then which schemas the build runs against.
+    static var versionText: String {
+        let required = SchemaMigrator.requiredVersion
+        return """
+            \(description)
+            requires migration \(required) or newer; refused by a schema whose oldest_worker_schema is above \(required)
+            """
+    }
 }

@@ -16,7 +16,7 @@ struct VisibilityWorker: AsyncParsableCommand {
               visibility-worker enqueue --corp-id ding123 --opt-user-id 102530009661373952
               visibility-worker status
             """,
-        version: BuildVersion.description,
+        version: BuildVersion.versionText,
         subcommands: [
             MigrateCommand.self, EnqueueCommand.self, StatusCommand.self, RunCommand.self, RetryCommand.self, CancelCommand.self,
             PruneCommand.self, ApplyCommand.self, AppsCommand.self, WaitCommand.self, FakeDingTalkCommand.self, ConsoleCommand.self,

@@ -32,7 +32,7 @@ final class PgbenchScriptTests: XCTestCase {
     static func makeScript() -> String {
         let worker = "('pgbench-' || :worker)"
         // Indented: scripts/bench cuts the claim out again (up to the ")" in column 0) to EXPLAIN it.
-        let claim = substitute(GrantQueue.claimBatch.sql, [worker, ":batch", "30", "'default'"])
+        let claim = substitute(GrantQueue.claimBatch.sql, [worker, ":batch", "30", "'default'", "'\(SchemaMigrator.requiredVersion)'"])
             .split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n")
         // One outcome per claimed job: succeeded, as the fake API would answer.
         func each(_ value: String) -> String { "array_fill(\(value), ARRAY[:claimed])" }

@@ -116,7 +116,7 @@ final class MigrationTests: DatabaseTestCase {
         try insertJobs(5000)
         try connection.query("UPDATE visibility_grant_jobs SET state = 'succeeded' WHERE id % 50 <> 0")
         try connection.query("ANALYZE visibility_grant_jobs")
-        let plan = try connection.query("EXPLAIN " + GrantQueue.claimBatch.sql, ["w", 10, 30.0, "default"])
+        let plan = try connection.query("EXPLAIN " + GrantQueue.claimBatch.sql, ["w", 10, 30.0, "default", "\(SchemaMigrator.requiredVersion)"])
             .map { try $0.decode(0, as: String.self) }.joined(separator: "\n")
         XCTAssertTrue(plan.contains("visibility_grant_jobs_claimable_heads_by_app"), plan)
     }

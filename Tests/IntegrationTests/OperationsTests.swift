@@ -56,6 +56,7 @@ final class OperationsTests: DatabaseTestCase {
 
     func testCancelCancelsOnlyPendingJobs() throws {
         try insertJobs(5)
+        try claimByHandAsACurrentBuild()
         try connection.query("""
             UPDATE visibility_grant_jobs SET idempotency_key = 'key-' || id,
               state = CASE WHEN id = 3 THEN 'running' ELSE state END,

@@ -66,7 +66,7 @@ final class StatusTests: DatabaseTestCase {
 
     func testStatusShowsTheVersionEachRunningWorkerReports() async throws {
         let server = try await startFake()
-        let version = try await runWorker(["--version"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let version = try await runWorker(["--version"]).stdout.split(separator: "\n").first.map(String.init) ?? ""
         let worker = try startWorker(["run", "--worker-id", "versioned", "--lease", "2s"], environment: try workerEnvironment(server))
         // Registration writes the version; wipe it and the heartbeat (every lease/3) must write it again.
         try await waitUntil(timeout: .seconds(30), "the worker to register") {

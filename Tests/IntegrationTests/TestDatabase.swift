@@ -158,6 +158,15 @@ class DatabaseTestCase: XCTestCase {
     }
 
     /// Inserts `count` pending jobs with plain SQL (as a producer would).
+    /// Lets this session's hand-made claims (rows set to running in SQL) through the
+    /// claim fence of sql/018, as a claim of a build that knows the schema's gate.
+    func claimByHandAsACurrentBuild() throws {
+        try connection.query("""
+            SELECT set_config('visibility.worker_schema', oldest_worker_schema::text, false)
+            FROM visibility_schema_compatibility
+            """)
+    }
+
     func insertJobs(_ count: Int, on connection: PostgresConnection? = nil) throws {
         try (connection ?? self.connection).query(
             "INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id) SELECT ARRAY['ding' || g], 'user' || g FROM generate_series(1, $1) AS g",

@@ -11,6 +11,7 @@ final class UnexplainedRowsTests: DatabaseTestCase {
         // finished_at); 4: failed without finished_at; 5: pending with finished_at; 6: a
         // succeeded row as a worker leaves it; 7: running as a worker leaves it; 8: pending.
         // The test connects as a superuser, whom the guard of sql/009 lets write any row.
+        try claimByHandAsACurrentBuild()
         try connection.query("""
             UPDATE visibility_grant_jobs SET
               state = CASE WHEN id IN (1, 7) THEN 'running' WHEN id IN (2, 3, 6) THEN 'succeeded'

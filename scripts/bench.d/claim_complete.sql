@@ -3,7 +3,10 @@
 -- The raw-SQL ceiling of scenario A in BENCHMARKS.md.
 \set worker random(1, 1000000000)
 WITH claimed AS (
-    WITH next AS (
+    WITH worker_schema AS MATERIALIZED (
+        SELECT set_config('visibility.worker_schema', '18', true)
+    ),
+    next AS (
         SELECT j.id
         FROM visibility_grant_jobs AS j
         WHERE j.app = 'default' AND j.state = 'pending' AND j.run_at <= now()
@@ -20,7 +23,7 @@ WITH claimed AS (
         locked_until = now() + make_interval(secs => 30::float8),
         attempts = j.attempts + 1,
         updated_at = now()
-    FROM next
+    FROM next, worker_schema
     WHERE j.id = next.id
     RETURNING j.id, j.to_corp_ids, j.opt_user_id, j.fields, j.attempts, j.max_attempts, j.locked_until, j.priority, j.app
 )

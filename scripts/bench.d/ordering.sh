@@ -105,7 +105,9 @@ blocked_backlog() {
     sql "INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key)
          SELECT ARRAY['dingbig'], 'big-' || g, 'big' FROM generate_series(1, $1) AS g" >/dev/null
     admit_all
-    sql "UPDATE visibility_grant_jobs SET state = 'running', locked_by = 'bench-holder', attempts = 1,
+    # A claim by hand says it knows the schema's migrations, as a worker's claim does (sql/018).
+    sql "SELECT set_config('visibility.worker_schema', oldest_worker_schema::text, false) FROM visibility_schema_compatibility;
+         UPDATE visibility_grant_jobs SET state = 'running', locked_by = 'bench-holder', attempts = 1,
            locked_until = now() + interval '1 hour' WHERE opt_user_id = 'big-1'" >/dev/null
   fi
   insert_jobs 0 5000
