@@ -66,18 +66,14 @@ extension SchemaMigrator {
     /// and logged: they are not this schema's.
     func rebuildInvalidIndexes(_ connection: PostgresConnection) throws {
         for name in try invalidIndexes(connection) {
-            let last = lastStep(touching: name)
-            switch last {
-            case (let migration, .create)?:
+            switch lastStep(touching: name) {
+            case (let migration, .create, let statement)?:
                 logger.notice("building again an index left INVALID by an interrupted build", metadata: [
                     "index": "\(name)", "migration": "\(migration.name)",
                 ])
                 try dropInvalidIndex(name, connection)
-                guard let statement = migration.afterCommitStatements.first(where: {
-                    IndexStep(statement: $0) == .create(index: name)
-                }) else { continue }
                 try connection.execute(script: statement)
-            case (_, .drop)?:
+            case (_, .drop, _)?:
                 try dropInvalidIndex(name, connection)
             case nil:
                 logger.warning("an INVALID index that no migration builds; left alone", metadata: ["index": "\(name)"])
@@ -90,12 +86,12 @@ extension SchemaMigrator {
     }
 
     /// The last statement of any migration that creates or drops the index `name`.
-    func lastStep(touching name: String) -> (Migration, IndexStep)? {
-        var last: (Migration, IndexStep)?
+    func lastStep(touching name: String) -> (Migration, IndexStep, statement: String)? {
+        var last: (Migration, IndexStep, statement: String)?
         for migration in migrations {
             for statement in migration.afterCommitStatements {
                 guard let step = IndexStep(statement: statement) else { continue }
-                if step == .create(index: name) || step == .drop(index: name) { last = (migration, step) }
+                if step == .create(index: name) || step == .drop(index: name) { last = (migration, step, statement) }
             }
         }
         return last

@@ -27,16 +27,6 @@ public struct MigrationStatus: Sendable {
     public let invalidIndexes: [String]
     /// `visibility_schema_compatibility.oldest_worker_schema`, when the table exists.
     public let oldestWorkerSchema: Int?
-
-    /// True when nothing is pending, incomplete or half built.
-    public var isComplete: Bool {
-        invalidIndexes.isEmpty && entries.allSatisfy {
-            switch $0.state {
-            case .applied, .unknown: true
-            case .incomplete, .pending, .changed: false
-            }
-        }
-    }
 }
 
 extension SchemaMigrator {

@@ -73,7 +73,7 @@ ensure_old_worktree() {
   if [ ! -e "$dir/.git" ]; then
     git -C "$REPO_ROOT" worktree prune
     rm -rf "$dir"
-    git -C "$REPO_ROOT" worktree add --detach "$dir" "$commit" >/dev/null 2>&1 \
+    git -C "$REPO_ROOT" worktree add --detach "$dir" "$commit" >/dev/null \
       || { say "git worktree add $dir $commit failed"; return 1; }
   fi
   if [ ! -f "$dir/Package.resolved" ] && [ -f "$REPO_ROOT/Package.resolved" ]; then
