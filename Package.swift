@@ -55,7 +55,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The queue's SQL: migrations, enqueue, claim, complete, stats.
+        // The queue's foundation: its connection, the schema and its migrations, and the
+        // vocabulary every room shares (apps, new jobs, the throttle count).
         .target(
             name: "GrantQueue",
             dependencies: [
@@ -63,6 +64,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Room 1, the worker's hot path: claim, complete, admit, rescue, heartbeat,
+        // rate slots, app pauses, prune. The only room the engine may reach.
+        .target(name: "QueueHotPath", dependencies: ["GrantQueue", "Postgres"]),
+        // Room 2, what `status` and the console read: counts, activity, apps, job lists.
+        .target(name: "QueueReadModels", dependencies: ["GrantQueue", "Postgres"]),
+        // Room 3, the operators' commands: apps, producers, enqueue, retry, cancel, wait,
+        // and the console's bulk actions (through its job filter, hence the read models).
+        .target(name: "QueueOperations", dependencies: ["GrantQueue", "QueueReadModels", "Postgres"]),
+        // Room 4, the bulk import: JSON Lines and CSV files, COPY through a staging table.
+        .target(name: "BulkImport", dependencies: ["GrantQueue", "Postgres"]),
         // The DingTalk API: models, access tokens, HTTP transport, outcome classification.
         // Knows nothing of the queue.
         .target(
@@ -106,6 +117,7 @@ let package = Package(
             name: "GrantWorker",
             dependencies: [
                 "GrantQueue",
+                "QueueHotPath",
                 "DingTalk",
                 "Postgres",
                 .product(name: "Logging", package: "swift-log"),
@@ -123,11 +135,13 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
-        // `console`: the operator console in the browser, reading through GrantQueue.
+        // `console`: the operator console in the browser, reading through the read models.
         .target(
             name: "Console",
             dependencies: [
                 "GrantQueue",
+                "QueueOperations",
+                "QueueReadModels",
                 "HTTPServerSupport",
                 "Postgres",
                 .product(name: "Logging", package: "swift-log"),
@@ -139,6 +153,7 @@ let package = Package(
         .executableTarget(
             name: "visibility-worker",
             dependencies: [
+                "BulkImport",
                 "CBuildInfo",
                 "Console",
                 "GrantQueue",
@@ -148,13 +163,19 @@ let package = Package(
                 "HTTPServerSupport",
                 "MetricsEndpoint",
                 "Postgres",
+                "QueueHotPath",
+                "QueueOperations",
+                "QueueReadModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
-        .testTarget(name: "GrantQueueTests", dependencies: ["GrantQueue"]),
-        .testTarget(name: "GrantWorkerTests", dependencies: ["GrantWorker", "GrantQueue", "DingTalk"]),
+        .testTarget(name: "GrantQueueTests", dependencies: ["BulkImport", "GrantQueue", "QueueHotPath"]),
+        .testTarget(
+            name: "GrantWorkerTests",
+            dependencies: ["GrantWorker", "GrantQueue", "QueueHotPath", "DingTalk", "Postgres", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "DingTalkTests",
             dependencies: [
@@ -168,7 +189,11 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
+                "BulkImport",
                 "GrantQueue",
+                "QueueHotPath",
+                "QueueOperations",
+                "QueueReadModels",
                 "Postgres",
                 "DingTalk",
                 "FakeDingTalk",

@@ -1,4 +1,5 @@
 import GrantQueue
+import QueueReadModels
 
 /// The overview's chart as inline SVG: one stacked bar per minute of the last
 /// hour (succeeded, retried, failed), drawn on the server, so the page needs no

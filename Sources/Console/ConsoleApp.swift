@@ -2,6 +2,8 @@ import Foundation
 import GrantQueue
 import Logging
 import NIOHTTP1
+import QueueOperations
+import QueueReadModels
 
 /// The console's routes: authentication and origin checks first, then one
 /// queue verb per page or action (no SQL here).

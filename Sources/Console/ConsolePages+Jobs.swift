@@ -1,5 +1,6 @@
 import Foundation
 import GrantQueue
+import QueueReadModels
 
 extension ConsolePages {
     /// The filter as query fields, in the names the list's form uses.

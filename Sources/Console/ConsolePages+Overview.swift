@@ -1,5 +1,6 @@
 import Foundation
 import GrantQueue
+import QueueReadModels
 
 extension ConsolePages {
     static func overviewPage(_ overview: ConsoleOverview, liveUpdates: String, context: Context) -> String {

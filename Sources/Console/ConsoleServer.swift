@@ -32,7 +32,9 @@ public final class ConsoleServer: Sendable {
         let database = ConsoleDatabase(configuration: configuration, logger: logger, threads: options.connections)
         let events = ConsoleEvents(configuration: configuration, interval: options.refreshInterval, logger: logger)
         let app = ConsoleApp(options: options, database: database, events: events, logger: logger)
-        let server = try await HTTPServer.start(host: options.host, port: options.port, threads: 1) { ConsoleHandler(app: app) }
+        let server = try await HTTPServer.start(host: options.host, port: options.port, threads: 1) {
+            HTTPRequestHandler(maxBody: ConsoleResponder.maxBody, responder: ConsoleResponder(app: app))
+        }
         database.start()
         events.start()
         return ConsoleServer(server: server, database: database, events: events)

@@ -22,7 +22,7 @@ public final class FakeDingTalkServer: Sendable {
                              threads: Int = System.coreCount, tls: HTTPServer.TLS? = nil) async throws -> FakeDingTalkServer {
         let state = FakeDingTalkState(options: options)
         let server = try await HTTPServer.start(host: host, port: port, threads: threads, tls: tls, counters: state.connections) {
-            FakeDingTalkHandler(state: state)
+            HTTPRequestHandler(maxBody: FakeDingTalkResponder.maxBody, responder: FakeDingTalkResponder(state: state))
         }
         return FakeDingTalkServer(state: state, server: server)
     }
@@ -43,65 +43,45 @@ public final class FakeDingTalkServer: Sendable {
     }
 }
 
-/// One connection: gathers a request, asks the state what to do, does it.
-final class FakeDingTalkHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+/// One connection's requests: asks the state what to do with each, and does it.
+final class FakeDingTalkResponder: HTTPResponder {
+    /// Grant and token requests are small; anything bigger is not one of ours.
+    static let maxBody = 1 << 20
 
     private let state: FakeDingTalkState
-    private var head: HTTPRequestHead?
-    private var body: [UInt8] = []
     private var requestsInFlight = 0
 
     init(state: FakeDingTalkState) {
         self.state = state
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let requestHead):
-            head = requestHead
-            body.removeAll(keepingCapacity: true)
-        case .body(var buffer):
-            body.append(contentsOf: buffer.readBytes(length: buffer.readableBytes) ?? [])
-        case .end:
-            guard let head else { return }
-            self.head = nil
-            let request = FakeRequest(method: head.method.rawValue, path: head.uri,
-                                      headers: head.headers.map { ($0.name, $0.value) }, body: body)
-            requestsInFlight += 1
-            state.requestStarted()
-            handle(state.reply(to: request), keepAlive: head.isKeepAlive, version: head.version, context: context)
-        }
-    }
-
-    private func handle(_ reply: FakeReply, keepAlive: Bool, version: HTTPVersion, context: ChannelHandlerContext) {
-        switch reply {
+    func respond(to request: HTTPServerRequest, on connection: HTTPConnection) {
+        let fakeRequest = FakeRequest(method: request.method.rawValue, path: request.uri,
+                                      headers: request.head.headers.map { ($0.name, $0.value) }, body: request.body)
+        requestsInFlight += 1
+        state.requestStarted()
+        switch state.reply(to: fakeRequest) {
         case .hang:
             return  // finished when the client gives up and the connection closes
         case .reset:
             finishRequest()
             // The connection drops mid-request, with no answer.
-            context.close(promise: nil)
+            connection.close()
         case .respond(let status, let headers, let body, let delay):
             if delay > .zero {
-                let loopBoundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-                context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) {
-                    self.write(status: status, headers: headers, body: body, keepAlive: keepAlive, version: version,
-                               context: loopBoundContext.value)
+                connection.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) {
+                    self.write(status: status, headers: headers, body: body, on: connection)
                 }
             } else {
-                write(status: status, headers: headers, body: body, keepAlive: keepAlive, version: version, context: context)
+                write(status: status, headers: headers, body: body, on: connection)
             }
         }
     }
 
-    private func write(status: Int, headers: [(String, String)], body: [UInt8], keepAlive: Bool, version: HTTPVersion,
-                       context: ChannelHandlerContext) {
-        guard context.channel.isActive else { return }
+    private func write(status: Int, headers: [(String, String)], body: [UInt8], on connection: HTTPConnection) {
+        guard connection.isActive else { return }
         finishRequest()
-        context.writeHTTPResponse(status: HTTPResponseStatus(statusCode: status), headers: headers, body: body,
-                                  keepAlive: keepAlive, version: version)
+        connection.write(status: HTTPResponseStatus(statusCode: status), headers: headers, body: body)
     }
 
     private func finishRequest() {
@@ -110,12 +90,7 @@ final class FakeDingTalkHandler: ChannelInboundHandler, RemovableChannelHandler 
         state.requestFinished()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    func connectionClosed() {
         while requestsInFlight > 0 { finishRequest() }
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
     }
 }

@@ -42,9 +42,3 @@ public struct GrantApp: Sendable, Equatable, Codable {
 
     public var isPaused: Bool { pausedUntil != nil }
 }
-
-/// An `apps` command refused: a clear reason, no data beyond the app's name.
-public struct GrantAppError: Error, Sendable, CustomStringConvertible {
-    public let description: String
-    init(_ description: String) { self.description = description }
-}

@@ -1,7 +1,9 @@
 import Logging
 import Postgres
 
-/// The queue's SQL, run on one connection the caller owns.
+/// The queue on one connection the caller owns. Its statements live in the
+/// room that runs them: QueueHotPath (the worker), QueueReadModels (`status`, the
+/// console), QueueOperations (operators' commands) and BulkImport (files).
 ///
 /// Like the connection, a `GrantQueue` is used by one thread at a time; run
 /// several (each with its own connection) for parallel claimers.
@@ -9,7 +11,16 @@ public final class GrantQueue {
     /// The channel the insert trigger notifies (sql/001_grant_jobs.sql).
     public static let notificationChannel = "visibility_grant_jobs"
 
-    let connection: PostgresConnection
+    /// The longest lease any worker holds: `run --lease` may not exceed it, and each
+    /// renewal sets a lease to now plus `--lease`. A `running` row whose lease ends
+    /// further ahead than this was not written by a worker (a poison row).
+    public static let longestLease = Duration.seconds(3600)
+    /// The same, for SQL (a constant, not input).
+    package static let longestLeaseSQL = "make_interval(secs => \(Int(longestLease.seconds)))"
+
+    /// The rooms of the queue (QueueHotPath, QueueReadModels, QueueOperations,
+    /// BulkImport) each run their own statements on it.
+    package let connection: PostgresConnection
 
     public init(connection: PostgresConnection) {
         self.connection = connection

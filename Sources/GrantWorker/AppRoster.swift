@@ -2,6 +2,7 @@ import DingTalk
 import Foundation
 import GrantQueue
 import Logging
+import QueueHotPath
 
 /// The producer's view of `visibility_apps`: a context per app, the fleet
 /// budget per app, and whose turn it is to be claimed. Used by the producer

@@ -1,4 +1,5 @@
 import GrantQueue
+import QueueHotPath
 
 /// When the producer admits keyed jobs that producers committed (sql/017: until a
 /// worker admits it, a keyed job has no place in its key's line and cannot run):

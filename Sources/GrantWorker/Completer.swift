@@ -3,6 +3,7 @@ import Foundation
 import GrantQueue
 import Logging
 import Postgres
+import QueueHotPath
 import Synchronization
 
 /// Writes outcomes back in batches, on its own thread and connection (leases
@@ -84,57 +85,27 @@ final class Completer: Sendable {
         thread.stop(timeout: timeout) && unwrittenCount == 0
     }
 
-    /// Writes `batch`, or throws a transient error with what is still unwritten of
-    /// it back at the front of the queue for the next try. A batch refused for what
-    /// it holds is split in halves, and halves again, down to the outcome that fails
-    /// alone (`writeAlone`).
-    private func write(_ batch: ArraySlice<GrantJobOutcome>, with queue: GrantQueue, splitting: Bool = false) throws {
+    /// Writes `batch` (see `OutcomeWriter` for the rules), or throws a transient
+    /// error with what is still unwritten of it back at the front of the queue.
+    private func write(_ batch: [GrantJobOutcome], to store: some OutcomeStore) throws {
         guard !batch.isEmpty else { return }
         writing.withLock { $0 = batch.map(\.jobID) }
         defer { writing.withLock { $0 = [] } }
-        do {
-            let written = try queue.complete(Array(batch), workerID: options.workerID)
-            outstanding.subtract(batch.count, ordering: .releasing)
-            if written.contains(where: { $0.state != "pending" }) { finishedJobs() }
-        } catch let error as PostgresError where !error.isTransient {
-            guard batch.count > 1 else {
-                try writeAlone(batch[batch.startIndex], refused: error, with: queue)
-                return
-            }
-            if !splitting {
-                logger.warning("the database refused a batch of outcomes; finding the one it refuses",
-                               metadata: ["outcomes": "\(batch.count)", "error": "\(error)"])
-            }
-            // Errors thrown here pass the catch below: each half puts back only its own.
-            let middle = batch.startIndex + batch.count / 2
-            try write(batch[..<middle], with: queue, splitting: true)
-            try write(batch[middle...], with: queue, splitting: true)
+        let writer = OutcomeWriter(workerID: options.workerID, logger: logger)
+        do throws(OutcomeWriter.Interrupted) {
+            settle(try writer.write(batch, to: store))
         } catch {
-            pending.withLock { $0.insert(contentsOf: batch, at: 0) }
-            throw error
+            settle(error.partial)
+            pending.withLock { $0.insert(contentsOf: error.unwritten, at: 0) }
+            throw error.error
         }
     }
 
-    /// One outcome the database refuses: written again without the texts it carried
-    /// from the API (code, message, request id), the likeliest to break a rule; if
-    /// even that is refused, given up: its lease runs out and the job runs again,
-    /// on a new attempt, so a job whose every outcome is refused ends `failed` once
-    /// its attempts are used up. Logged with the job id, and counted apart from the
-    /// database's health (the database answers; it refuses this one row).
-    private func writeAlone(_ outcome: GrantJobOutcome, refused error: PostgresError, with queue: GrantQueue) throws {
-        let plain = GrantJobOutcome(jobID: outcome.jobID, attempt: outcome.attempt, disposition: outcome.disposition,
-                                    startedAt: outcome.startedAt, reachedAPI: outcome.reachedAPI, httpStatus: outcome.httpStatus)
-        do {
-            let written = try queue.complete([plain], workerID: options.workerID)
-            if written.contains(where: { $0.state != "pending" }) { finishedJobs() }
-            logger.error("the database refused this outcome with the API's texts; written without them",
-                         metadata: ["job_id": "\(outcome.jobID)", "error": "\(error)"])
-        } catch let again as PostgresError where !again.isTransient {
-            logger.error("the database refuses this job's outcome; it runs again when its lease expires",
-                         metadata: ["job_id": "\(outcome.jobID)", "error": "\(again)"])
-        }
-        outstanding.subtract(1, ordering: .releasing)
-        health.outcomeRefused()
+    private func settle(_ result: OutcomeWriter.Result) {
+        outstanding.subtract(result.settled, ordering: .releasing)
+        if result.finishedJobs { finishedJobs() }
+        // Counted apart from the database's health: it answers, and refuses these rows.
+        for _ in result.writtenPlain + result.givenUp { health.outcomeRefused() }
     }
 
     private func gather() {
@@ -162,7 +133,7 @@ final class Completer: Sendable {
             do {
                 let active = try queue ?? GrantQueue(configuration: configuration, logger: logger)
                 queue = active
-                try write(batch[...], with: active)
+                try write(batch, to: active)
                 health.succeeded(reconnectCount: active.reconnectCount)
             } catch {
                 // Transient: everything is kept. A broken session is re-established by the

@@ -1,4 +1,5 @@
 import GrantQueue
+import QueueHotPath
 
 /// One app's fleet-wide call budget (`visibility_apps.global_qps`, else
 /// `--global-qps`), shared by every worker through PostgreSQL as reserved call

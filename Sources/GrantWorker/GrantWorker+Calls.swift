@@ -1,6 +1,7 @@
 import DingTalk
 import Foundation
 import GrantQueue
+import QueueHotPath
 
 extension GrantWorker {
     /// Sends `job` at `slot` (its rate and budget allow it then), unless a stop or a

@@ -2,6 +2,7 @@ import DingTalk
 import Dispatch
 import Foundation
 import GrantQueue
+import QueueHotPath
 
 extension GrantWorker {
     /// The claim loop, on the producer thread: wait out host-wide pauses, keep up

@@ -4,6 +4,7 @@ import Foundation
 import GrantQueue
 import Logging
 import Postgres
+import QueueHotPath
 import Synchronization
 
 /// One `visibility-worker run` process: claims jobs, calls DingTalk under a

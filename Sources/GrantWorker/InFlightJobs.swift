@@ -1,4 +1,5 @@
 import GrantQueue
+import QueueHotPath
 import Synchronization
 
 /// The jobs this process has claimed and not yet handed to the completer.

@@ -3,6 +3,7 @@ import Foundation
 import GrantQueue
 import Logging
 import Postgres
+import QueueHotPath
 import Synchronization
 
 /// Keeps the worker known and its jobs its own: the heartbeat with the worker's

@@ -1,6 +1,7 @@
 import DingTalk
 import Foundation
 import GrantQueue
+import QueueHotPath
 
 /// What the engine does with an API answer (docs/DESIGN.md, Answer table): the job's
 /// disposition, and whether the job's app (or the whole host) must pause or slow down.

@@ -3,6 +3,7 @@ import Foundation
 import GrantQueue
 import Logging
 import Postgres
+import QueueHotPath
 import Synchronization
 
 /// `run --retention`: every `pruneInterval`, deletes finished jobs older than

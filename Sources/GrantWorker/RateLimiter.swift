@@ -42,11 +42,14 @@ public final class RateLimiter: Sendable {
     public let configuredRate: Double?
     private let minimumRate: Double
     private let state: Mutex<State>
+    /// The time; a test moves it by hand.
+    private let now: @Sendable () -> ContinuousClock.Instant
 
-    public init(rate: Double?, minimumRate: Double = 1) {
+    public init(rate: Double?, minimumRate: Double = 1, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         configuredRate = rate
         self.minimumRate = minimumRate
-        let now = ContinuousClock.now
+        self.now = now
+        let now = now()
         state = Mutex(State(rate: rate, nextSlot: now, lastDecrease: now - .seconds(10), lastIncrease: now, windowStart: now))
     }
 
@@ -55,7 +58,7 @@ public final class RateLimiter: Sendable {
 
     /// Takes the next slot and says how long to wait for it (zero: go now).
     public func reserve() -> Duration {
-        let now = ContinuousClock.now
+        let now = self.now()
         return state.withLock { state in
             // The observed rate only matters when there is no configured one to fall back on.
             if configuredRate == nil { state.countCall(at: now) }
@@ -70,7 +73,7 @@ public final class RateLimiter: Sendable {
     /// comes no later than `latest`; nil, taking nothing, when this process's own
     /// rate has no slot by then.
     public func reserve(earliest: ContinuousClock.Instant, latest: ContinuousClock.Instant) -> ContinuousClock.Instant? {
-        let now = ContinuousClock.now
+        let now = self.now()
         return state.withLock { state in
             if configuredRate == nil { state.countCall(at: now) }
             guard let rate = state.rate else { return max(earliest, now) }
@@ -91,7 +94,7 @@ public final class RateLimiter: Sendable {
     /// claims then come in chunks, not one job per slot. Until then 0, and how long
     /// until it is.
     public func available(within horizon: Duration, chunk: Int = 1) -> (calls: Int, retryAfter: Duration) {
-        let now = ContinuousClock.now
+        let now = self.now()
         return state.withLock { state in
             guard let rate = state.rate else { return (Int.max, .zero) }
             let needed = max(1, min(chunk, Int(rate * horizon.seconds / 4)))
@@ -104,7 +107,7 @@ public final class RateLimiter: Sendable {
 
     /// The API answered "too fast".
     public func throttled() {
-        let now = ContinuousClock.now
+        let now = self.now()
         state.withLock { state in
             guard now - state.lastDecrease >= .seconds(1) else { return }
             let base = state.rate ?? max(state.observedRate(at: now), minimumRate * 2)
@@ -116,7 +119,7 @@ public final class RateLimiter: Sendable {
 
     /// A call went through: recover toward the configured rate.
     public func succeeded() {
-        let now = ContinuousClock.now
+        let now = self.now()
         state.withLock { state in
             guard let rate = state.rate, now - state.lastIncrease >= .milliseconds(100) else { return }
             let elapsed = (now - state.lastIncrease).seconds

@@ -37,7 +37,7 @@ public final class MetricsServer: Sendable {
     public static func start(host: String, port: Int, registry: PrometheusCollectorRegistry,
                              health: @escaping HealthCheck) async throws -> MetricsServer {
         MetricsServer(server: try await HTTPServer.start(host: host, port: port, threads: 1) {
-            MetricsHandler(registry: registry, health: health)
+            HTTPRequestHandler(maxBody: MetricsResponder.maxBody, responder: MetricsResponder(registry: registry, health: health))
         })
     }
 
@@ -46,52 +46,37 @@ public final class MetricsServer: Sendable {
     }
 }
 
-final class MetricsHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+/// Answers `/metrics`, `/livez` and `/healthz`; requests carry no body worth reading.
+final class MetricsResponder: HTTPResponder {
+    static let maxBody = 4096
 
     private let registry: PrometheusCollectorRegistry
     private let health: MetricsServer.HealthCheck
-    private var head: HTTPRequestHead?
 
     init(registry: PrometheusCollectorRegistry, health: @escaping MetricsServer.HealthCheck) {
         self.registry = registry
         self.health = health
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let requestHead):
-            head = requestHead
-        case .body:
-            break
-        case .end:
-            guard let head else { return }
-            self.head = nil
-            let path = requestPath(head.uri)
-            let (status, contentType, body): (HTTPResponseStatus, String, [UInt8])
-            switch (head.method, path) {
-            case (.GET, "/metrics"):
-                (status, contentType, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8", registry.emitToBuffer())
-            case (.GET, "/livez"):
-                // The process answers: for a liveness probe, which must not restart workers
-                // that are only waiting out a database outage.
-                (status, contentType, body) = (.ok, "text/plain; charset=utf-8", Array("ok\n".utf8))
-            case (.GET, "/healthz"):
-                if let problem = health() {
-                    (status, contentType, body) = (.serviceUnavailable, "text/plain; charset=utf-8", Array("unhealthy: \(problem)\n".utf8))
-                } else {
-                    (status, contentType, body) = (.ok, "text/plain; charset=utf-8", Array("ok\n".utf8))
-                }
-            default:
-                (status, contentType, body) = (.notFound, "text/plain; charset=utf-8", Array("not found; try /metrics, /healthz or /livez\n".utf8))
+    func respond(to request: HTTPServerRequest, on connection: HTTPConnection) {
+        let text = "text/plain; charset=utf-8"
+        let (status, contentType, body): (HTTPResponseStatus, String, [UInt8])
+        switch (request.method, request.path) {
+        case (.GET, "/metrics"):
+            (status, contentType, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8", registry.emitToBuffer())
+        case (.GET, "/livez"):
+            // The process answers: for a liveness probe, which must not restart workers
+            // that are only waiting out a database outage.
+            (status, contentType, body) = (.ok, text, Array("ok\n".utf8))
+        case (.GET, "/healthz"):
+            if let problem = health() {
+                (status, contentType, body) = (.serviceUnavailable, text, Array("unhealthy: \(problem)\n".utf8))
+            } else {
+                (status, contentType, body) = (.ok, text, Array("ok\n".utf8))
             }
-            context.writeHTTPResponse(status: status, headers: [("Content-Type", contentType)], body: body,
-                                      keepAlive: head.isKeepAlive, version: head.version)
+        default:
+            (status, contentType, body) = (.notFound, text, Array("not found; try /metrics, /healthz or /livez\n".utf8))
         }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
+        connection.write(status: status, headers: [("Content-Type", contentType)], body: body)
     }
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import GrantQueue
+import QueueOperations
+import QueueReadModels
 
 struct AppsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import GrantQueue
+import QueueOperations
 
 struct CancelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,8 +1,10 @@
 import ArgumentParser
+import BulkImport
 import Foundation
 import GrantQueue
 import Logging
 import Postgres
+import QueueOperations
 
 struct EnqueueCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import GrantQueue
+import QueueHotPath
 
 struct PruneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GrantQueue
 import Postgres
+import QueueOperations
 
 struct RetryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import DingTalk
 import Foundation
 import GrantQueue
+import QueueReadModels
 
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GrantQueue
 import Postgres
+import QueueOperations
 
 struct WaitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

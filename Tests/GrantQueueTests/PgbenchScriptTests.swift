@@ -1,14 +1,16 @@
 import Foundation
 @testable import GrantQueue
+@testable import QueueHotPath
 import XCTest
 
 /// scripts/bench's raw-SQL ceiling (pgbench) must run the worker's own claim and
 /// completion statements, not a copy that could drift from them. The script is
 /// made from the statements in Sources; this test fails when the committed file
-/// differs, and rewrites it when REGENERATE_BENCH_SQL=1.
+/// differs, and rewrites it when REGENERATE_BENCH_SQL=1. (A pgbench script, with
+/// `\set` and `\gset`, not plain SQL: hence `.pgbench`.)
 final class PgbenchScriptTests: XCTestCase {
     static let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("scripts/bench.d/claim_complete.sql")
+        .deletingLastPathComponent().appendingPathComponent("scripts/bench.d/claim_complete.pgbench")
 
     func testTheBenchmarkRunsTheWorkersOwnStatements() throws {
         let script = Self.makeScript()
@@ -16,7 +18,7 @@ final class PgbenchScriptTests: XCTestCase {
             try script.write(to: Self.path, atomically: true, encoding: .utf8)
         }
         let committed = try String(contentsOf: Self.path, encoding: .utf8)
-        XCTAssertEqual(committed, script, "scripts/bench.d/claim_complete.sql is not the worker's statements: "
+        XCTAssertEqual(committed, script, "scripts/bench.d/claim_complete.pgbench is not the worker's statements: "
                        + "regenerate it with REGENERATE_BENCH_SQL=1 swift test --filter PgbenchScriptTests")
     }
 

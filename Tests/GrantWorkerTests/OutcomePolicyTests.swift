@@ -2,6 +2,7 @@ import DingTalk
 import Foundation
 @testable import GrantQueue
 @testable import GrantWorker
+@testable import QueueHotPath
 import XCTest
 
 /// docs/DESIGN.md, Answer table, row by row: what happens to the job and to the process.

@@ -1,6 +1,8 @@
 import Foundation
 @testable import GrantQueue
 import Postgres
+@testable import QueueHotPath
+@testable import QueueOperations
 import XCTest
 
 /// Producer logins confined to apps (sql/013_app_producers.sql): across the line

@@ -2,6 +2,7 @@ import FakeDingTalk
 import Foundation
 import GrantQueue
 import Postgres
+import QueueReadModels
 import XCTest
 
 /// Several DingTalk apps in one queue: each app's credentials, budget and pauses
@@ -187,8 +188,11 @@ final class AppsTests: DatabaseTestCase {
         XCTAssertTrue(result.stderr.contains("re-read app secrets"), result.stderr)
     }
 
-    /// alpha has a 50,000-job backlog; beta's jobs, inserted 5 a second, still get
-    /// through within a second (p99), because claims take turns between apps.
+    /// alpha has a 50,000-job backlog; each of beta's jobs, inserted one after another,
+    /// still goes out after only a few of alpha's, because claims take turns between
+    /// apps. Counted in alpha's jobs finished while each beta job waited, not in
+    /// seconds: a slow machine finishes fewer of alpha's meanwhile, never more. (The
+    /// latency itself is scenario I of scripts/bench.)
     func testAnotherAppsTrickleGetsThroughBehindABacklog() async throws {
         let server = try await startMultiAppFake { options in options.latency = .milliseconds(5) }
         try connection.query("UPDATE visibility_apps SET global_qps = 200 WHERE name = 'alpha'")
@@ -196,21 +200,21 @@ final class AppsTests: DatabaseTestCase {
         let worker = try startWorker(["run", "--concurrency", "32", "--drain-timeout", "2s"], environment: try appsEnvironment(server))
         try await waitUntil(timeout: .seconds(30), "alpha to be under way") { (server.state.stats.apps["key-alpha"]?.applied ?? 0) >= 200 }
         let producer = try database.connect()
-        for index in 0..<50 {
+        var alphaWhileWaiting: [Int] = []
+        for index in 0..<20 {
+            let alphaBefore = server.state.stats.apps["key-alpha"]?.applied ?? 0
             try producer.query("INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, app) VALUES ('{ding1}', $1, 'beta')",
                                ["trickle\(index)"])
-            try await Task.sleep(for: .milliseconds(200))
+            try await waitUntil(timeout: .seconds(30), "beta's job \(index) to succeed") {
+                (server.state.stats.apps["key-beta"]?.applied ?? 0) == index + 1
+            }
+            alphaWhileWaiting.append((server.state.stats.apps["key-alpha"]?.applied ?? 0) - alphaBefore)
         }
-        try await waitUntil(timeout: .seconds(10), "the trickle to finish") {
-            try count("SELECT count(*) FROM visibility_grant_jobs WHERE app = 'beta' AND state = 'succeeded'") == 50
-        }
-        let latencies = try connection.query("""
-            SELECT extract(epoch FROM finished_at - created_at)::float8 FROM visibility_grant_jobs WHERE app = 'beta' ORDER BY 1
-            """).map { try $0.decode(0, as: Double.self) }
         let result = try await worker.stop()
         XCTAssertEqual(result.status, 0, result.stderr)
-        let p99 = latencies[Int(Double(latencies.count - 1) * 0.99)]
-        XCTAssertLessThan(p99, 1.0, "beta's p99 behind alpha's backlog: \(latencies)")
+        // One claim of alpha's (64) and the calls in flight (32) may go first; without
+        // turns, beta would wait for alpha's whole backlog.
+        XCTAssertLessThanOrEqual(alphaWhileWaiting.max() ?? 0, 500, "alpha's jobs finished while each beta job waited: \(alphaWhileWaiting)")
         XCTAssertGreaterThan(try count("SELECT count(*) FROM visibility_grant_jobs WHERE app = 'alpha' AND state = 'pending'"), 0,
                              "alpha still had a backlog the whole time")
     }

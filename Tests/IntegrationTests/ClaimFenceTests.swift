@@ -1,6 +1,7 @@
 import Foundation
 @testable import GrantQueue
 import Postgres
+@testable import QueueHotPath
 import XCTest
 
 /// The gate holds for workers that are already running (sql/018_claim_fence.sql):

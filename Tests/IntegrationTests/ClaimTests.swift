@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import GrantQueue
 import Postgres
+import QueueHotPath
 import Synchronization
 import XCTest
 

@@ -50,4 +50,48 @@ final class CommandLineTests: XCTestCase {
             XCTAssertTrue(help.contains("  \(command)"), "\(command) missing from --help:\n\(help)")
         }
     }
+
+    /// Every flag of `run --help`, with the variable the help names, has its row in
+    /// docs/OPERATIONS.md's table of `run` flags, and that table names no flag
+    /// `run` does not have. The README points there rather than keeping a copy.
+    func testEveryRunFlagIsInTheFlagTable() throws {
+        let result = try runWorker(["run", "--help"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let help = result.stdout
+        guard let options = help.range(of: "OPTIONS:") else { return XCTFail("no OPTIONS in run --help:\n\(help)") }
+        // One entry per flag: its first line starts with two spaces and "--"; the
+        // variable, if any, is in "(env: NAME" somewhere in the entry's text.
+        var helpFlags: [String: String?] = [:]
+        for entry in help[options.upperBound...].components(separatedBy: "\n  --").dropFirst() {
+            let flag = "--" + entry.prefix { $0.isLetter || $0.isNumber || $0 == "-" }
+            guard flag != "--version", flag != "--help" else { continue }
+            let text = entry.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            helpFlags.updateValue(text.firstMatch(of: /\(env: ([A-Z_]+)/).map { String($0.1) }, forKey: flag)
+        }
+        XCTAssertGreaterThan(helpFlags.count, 20, "run --help was not read as expected:\n\(help)")
+
+        let operations = try String(contentsOf: TestEnvironment.packageRoot.appendingPathComponent("docs/OPERATIONS.md"),
+                                    encoding: .utf8)
+        guard let start = operations.range(of: "### Every `run` flag") else { return XCTFail("docs/OPERATIONS.md has no table of run flags") }
+        var tableFlags: [String: String] = [:]
+        for line in operations[start.upperBound...].split(separator: "\n").drop(while: { !$0.hasPrefix("|") })
+            .prefix(while: { $0.hasPrefix("|") }) {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 2, let flag = cells[0].firstMatch(of: /^`(--[a-z0-9-]+)/) else { continue }
+            tableFlags[String(flag.1)] = cells[1]
+        }
+        for (flag, variable) in helpFlags.sorted(by: { $0.key < $1.key }) {
+            guard let cell = tableFlags[flag] else {
+                XCTFail("\(flag) (run --help) is missing from docs/OPERATIONS.md's table of run flags"); continue
+            }
+            if let variable {
+                XCTAssertTrue(cell.contains("`\(variable)`"), "\(flag): run --help names \(variable), the table says \(cell)")
+            } else {
+                XCTAssertTrue(cell.hasPrefix("none"), "\(flag) has no variable, the table says \(cell)")
+            }
+        }
+        for flag in tableFlags.keys.sorted() where !helpFlags.keys.contains(flag) {
+            XCTFail("docs/OPERATIONS.md's table names \(flag), which run does not have")
+        }
+    }
 }

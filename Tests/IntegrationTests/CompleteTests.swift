@@ -1,6 +1,7 @@
 import Foundation
 import GrantQueue
 import Postgres
+import QueueHotPath
 import XCTest
 
 final class CompleteTests: DatabaseTestCase {

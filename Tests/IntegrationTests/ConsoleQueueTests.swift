@@ -1,6 +1,8 @@
 import Foundation
 @testable import GrantQueue
 import Postgres
+@testable import QueueOperations
+@testable import QueueReadModels
 import XCTest
 
 /// The console's queue verbs: filters, keyset pages, exact counts, bulk actions

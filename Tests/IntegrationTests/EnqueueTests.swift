@@ -1,6 +1,8 @@
+import BulkImport
 import Foundation
 import GrantQueue
 import Postgres
+import QueueOperations
 import XCTest
 
 final class EnqueueTests: DatabaseTestCase {

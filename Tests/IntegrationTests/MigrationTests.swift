@@ -1,6 +1,8 @@
 import Foundation
 @testable import GrantQueue
 import Postgres
+@testable import QueueHotPath
+@testable import QueueOperations
 import XCTest
 
 final class MigrationTests: DatabaseTestCase {

@@ -5,15 +5,15 @@ import XCTest
 
 /// The insert trigger wakes idle workers: once per statement, promptly.
 final class NotificationTests: DatabaseTestCase {
-    func testAnInsertWakesAWaitingConnectionWithinOneSecond() throws {
+    /// The wait returns with the notification, not at its timeout: an empty answer
+    /// would mean the bound ran out first.
+    func testAnInsertWakesAWaitingConnection() throws {
         let listener = try database.connect()
         try listener.listen(GrantQueue.notificationChannel)
         let producer = try database.connect()
-        let started = ContinuousClock.now
         try insertJobs(1, on: producer)
-        let notifications = try listener.waitForNotifications(timeout: .seconds(1))
+        let notifications = try listener.waitForNotifications(timeout: .seconds(30))
         XCTAssertEqual(notifications.map(\.channel), [GrantQueue.notificationChannel])
-        XCTAssertLessThan(ContinuousClock.now - started, .seconds(1))
     }
 
     func testABulkInsertOfAThousandRowsSendsOneNotification() throws {
@@ -34,10 +34,12 @@ final class NotificationTests: DatabaseTestCase {
         XCTAssertEqual(later.map(\.payload), ["marker"], "the bulk insert sent more than one notification")
     }
 
-    func testWaitingWithNothingSentTimesOut() throws {
+    /// A wait that times out answers nothing and loses nothing: a notification sent
+    /// after it is the next one read.
+    func testWaitingWithNothingSentTimesOutAndMissesNothingAfter() throws {
         try connection.listen(GrantQueue.notificationChannel)
-        let started = ContinuousClock.now
         XCTAssertEqual(try connection.waitForNotifications(timeout: .milliseconds(200)), [])
-        XCTAssertGreaterThanOrEqual(ContinuousClock.now - started, .milliseconds(190))
+        try database.connect().query("SELECT pg_notify($1, 'after')", [GrantQueue.notificationChannel])
+        XCTAssertEqual(try connection.waitForNotifications(timeout: .seconds(30)).map(\.payload), ["after"])
     }
 }

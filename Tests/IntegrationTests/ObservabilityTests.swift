@@ -1,8 +1,9 @@
 import DingTalk
 import FakeDingTalk
-import GrantQueue
 import Foundation
+import GrantQueue
 import Postgres
+import QueueReadModels
 import XCTest
 
 /// What operators see of a running worker: `/metrics`, `/healthz` and JSON logs.

@@ -1,6 +1,7 @@
 import Foundation
 @testable import GrantQueue
 import Postgres
+@testable import QueueHotPath
 import XCTest
 
 /// sql/014 applied to a database whose keyed jobs are in flight under the old claim.

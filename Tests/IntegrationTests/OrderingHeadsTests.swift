@@ -1,6 +1,7 @@
 import Foundation
 @testable import GrantQueue
 import Postgres
+@testable import QueueHotPath
 import XCTest
 
 /// sql/014_ordering_heads.sql and 017: of a key's unfinished jobs only its head is

@@ -1,6 +1,7 @@
 import Foundation
 @testable import GrantQueue
 import Postgres
+@testable import QueueHotPath
 import XCTest
 
 /// sql/017: a producer's INSERT takes no lock that a worker waits for, and no lock

@@ -2,6 +2,7 @@ import FakeDingTalk
 import Foundation
 import GrantQueue
 import Postgres
+import QueueHotPath
 import XCTest
 
 final class OrderingTests: DatabaseTestCase {

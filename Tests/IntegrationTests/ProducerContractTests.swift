@@ -1,6 +1,9 @@
+import BulkImport
 import Foundation
 import GrantQueue
 import Postgres
+import QueueHotPath
+import QueueOperations
 import XCTest
 
 /// The producer contract (sql/009_producer_contract.sql): producers write only

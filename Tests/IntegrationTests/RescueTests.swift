@@ -1,6 +1,8 @@
 import Foundation
 import GrantQueue
 import Postgres
+import QueueHotPath
+import QueueReadModels
 import XCTest
 
 /// Leases that ran out: the job comes back, the lost attempt is recorded and counted.

@@ -1,6 +1,8 @@
 import Foundation
 import GrantQueue
 import Postgres
+import QueueHotPath
+import QueueReadModels
 import XCTest
 
 /// The roles in sql/005_roles.sql give producers and workers only what they need.

@@ -1,6 +1,7 @@
 import Foundation
 import GrantQueue
 import Postgres
+import QueueReadModels
 import XCTest
 
 final class StatusTests: DatabaseTestCase {

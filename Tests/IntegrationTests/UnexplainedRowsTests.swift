@@ -1,6 +1,8 @@
 import Foundation
 import GrantQueue
 import Postgres
+import QueueHotPath
+import QueueReadModels
 import XCTest
 
 /// `status` counts rows in a shape no worker leaves behind, by reason.

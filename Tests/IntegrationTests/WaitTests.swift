@@ -2,6 +2,7 @@ import FakeDingTalk
 import Foundation
 import GrantQueue
 import Postgres
+import QueueOperations
 import XCTest
 
 /// Producers learn outcomes: the done notification and `visibility-worker wait`.
@@ -42,11 +43,10 @@ final class WaitTests: DatabaseTestCase {
         let cancelledResult = try await waitForCancel.wait(timeout: .seconds(30))
         XCTAssertEqual(cancelledResult.status, 2, cancelledResult.stderr)
 
-        let started = ContinuousClock.now
+        // Exit status 124 says the wait's own timeout ended it (runWorker bounds the rest).
         let timedOut = try await runWorker(["wait", "--id", String(pending), "--timeout", "1s"], environment: environment)
         XCTAssertEqual(timedOut.status, 124, timedOut.stderr)
         XCTAssertTrue(timedOut.stdout.contains(#""state":"pending""#), timedOut.stdout)
-        XCTAssertLessThan(ContinuousClock.now - started, .seconds(10))
 
         let polled = try await runWorker(["wait", "--id", String(succeeded), "--pool-mode", "transaction"], environment: environment)
         XCTAssertEqual(polled.status, 0, polled.stderr)

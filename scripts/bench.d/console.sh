@@ -10,14 +10,7 @@
 # page 500 of a list. Compared with: the goal (300 ms), and the full
 # `count(*) GROUP BY state` the overview does not do.
 # Prints one "L|what|result|compared with" line per figure.
-set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
-cd "$REPO_ROOT"
-run_dir=$1/console
-bin=$2
-rm -rf "$run_dir" && mkdir -p "$run_dir"
-console_pid=""
-trap 'stop_processes $console_pid' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/bench-scenario.sh" console "$@"
 
 sql "TRUNCATE visibility_grant_jobs, visibility_grant_attempts, visibility_workers RESTART IDENTITY" >/dev/null
 psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" >/dev/null <<'SQL'
@@ -46,7 +39,7 @@ VACUUM ANALYZE visibility_grant_attempts;
 SQL
 
 "$bin" console --port 0 --log-level warning >"$run_dir/console.out" 2>"$run_dir/console.err" &
-console_pid=$!
+pids+=($!)
 url=""
 for _ in $(seq 1 100); do
   url=$(sed -n 's/^listening on //p' "$run_dir/console.out")

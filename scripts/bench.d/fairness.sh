@@ -8,14 +8,8 @@
 #   fairness.sh RUN_DIR BIN      (DATABASE_URL: a migrated database to use)
 #
 # Prints one "I|what|result|compared with" line per figure.
-set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
-cd "$REPO_ROOT"
-run_dir=$1/fairness
-bin=$2
-rm -rf "$run_dir" && mkdir -p "$run_dir/secrets"
-pids=()
-trap 'stop_processes "${pids[@]}"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/bench-scenario.sh" fairness "$@"
+mkdir -p "$run_dir/secrets"
 
 start_fake "$bin" "$run_dir" --latency 5ms --app backlog-key:backlog-secret --app trickle-key:trickle-secret
 pids+=("$fake_pid")

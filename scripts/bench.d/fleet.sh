@@ -23,7 +23,7 @@ jobs=3000
 qps=50
 
 VW_PG_MAX_CONNECTIONS=100 start_cluster main
-"$bin" migrate >/dev/null 2>&1
+quietly "$bin" migrate
 start_pgbouncer transaction 20
 start_fake "$bin" "$run_dir" --accept-token bench-token --qps "$qps" --latency 20ms
 background_pids+=("$fake_pid")

@@ -11,16 +11,7 @@
 #   open_producer.sh RUN_DIR BIN      (DATABASE_URL: a migrated database to use)
 #
 # Prints one "N|what|result|compared with" line.
-set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
-cd "$REPO_ROOT"
-run_dir=$1/open_producer
-bin=$2
-rm -rf "$run_dir" && mkdir -p "$run_dir"
-pids=()
-trap 'stop_processes "${pids[@]}"' EXIT
-now() { date +%s.%N; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/bench-scenario.sh" open_producer "$@"
 jobs=20000
 
 # A queue of 20,000 unkeyed jobs plus the head of `shared`, admitted as a worker would.

@@ -15,18 +15,9 @@
 #   ordering.sh RUN_DIR BIN      (DATABASE_URL: a migrated database to use)
 #
 # Prints one "J|what|result|compared with" line per figure.
-set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
-cd "$REPO_ROOT"
-run_dir=$1/ordering
-bin=$2
-rm -rf "$run_dir" && mkdir -p "$run_dir"
-pids=()
-trap 'stop_processes "${pids[@]}"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/bench-scenario.sh" ordering "$@"
 pgbench="$(postgres_bindir)/pgbench"
 [ -x "$pgbench" ] || pgbench=$(command -v pgbench)
-now() { date +%s.%N; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 reset_jobs() {
   sql "TRUNCATE visibility_grant_jobs, visibility_grant_attempts, visibility_workers, visibility_rate_buckets, visibility_rate_slots" >/dev/null
@@ -81,7 +72,7 @@ stop_processes "$fake_pid"
 
 # ------------------------------------------------------------- (c) + (d)
 # The worker's claim, cut from the pgbench script made of the worker's statements.
-claim=$(sed -n '/^WITH claimed AS (/,/^)$/p' scripts/bench.d/claim_complete.sql | sed '1d;$d')
+claim=$(sed -n '/^WITH claimed AS (/,/^)$/p' scripts/bench.d/claim_complete.pgbench | sed '1d;$d')
 printf '\\set worker random(1, 1000000000)\n%s;\n' "$claim" >"$run_dir/claim.sql"
 # The claim before migration 014, for comparison: every keyed candidate probed for an older unfinished job.
 old_claim=$(sed 's/AND NOT j.ordering_blocked/AND (j.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM visibility_grant_jobs AS older WHERE older.ordering_key = j.ordering_key AND older.id < j.id AND older.state IN ('"'pending', 'running'"')))/' <<<"$claim")

@@ -4,7 +4,7 @@
 #
 #   scripts/bench.d/schema_cost.sh DATABASE_URL REV [JOBS] [BATCH] [ROUNDS]
 #
-# Two schemas of one database: cost_before (sql/ and claim_complete.sql of REV)
+# Two schemas of one database: cost_before (sql/ and claim_complete.pgbench of REV)
 # and cost_now (those of the working tree), each migrated by this build's
 # `migrate` (VW_BIN, else a debug build). Each gets JOBS pending jobs; then one
 # pgbench client claims and completes BATCH jobs in one schema, then in the
@@ -38,7 +38,7 @@ trap cleanup EXIT
 # Where each side's migrations and pgbench script are.
 declare -A source_of=([before]="$work/before" [now]="$REPO_ROOT")
 mkdir -p "$work/before"
-git -C "$REPO_ROOT" archive "$rev" sql scripts/bench.d/claim_complete.sql | tar -x -C "$work/before"
+git -C "$REPO_ROOT" archive "$rev" sql scripts/bench.d/claim_complete.pgbench | tar -x -C "$work/before"
 
 for side in before now; do
   psql "$url" -q -v ON_ERROR_STOP=1 -c "DROP SCHEMA IF EXISTS cost_$side CASCADE" -c "CREATE SCHEMA cost_$side" 2>/dev/null
@@ -51,7 +51,7 @@ mix() {
   echo '\set worker random(1, 1000000000)'
   for side in "$@"; do
     echo "SET search_path = cost_$side;"
-    grep -v -e '^\\set worker' -e '^--' "${source_of[$side]}/scripts/bench.d/claim_complete.sql"
+    grep -v -e '^\\set worker' -e '^--' "${source_of[$side]}/scripts/bench.d/claim_complete.pgbench"
   done
 }
 

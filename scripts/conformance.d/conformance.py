@@ -166,6 +166,21 @@ class Checker:
             raise RuntimeError(f"visibility-worker apply exited {finished.returncode}: {finished.stderr.strip()}")
         return json.loads(lines[-1])
 
+    def run_ours(self, arguments, environment, stdin=None, timeout=60):
+        """Runs the binary; a failure says which command, its exit status and its
+        stderr (the last 40 lines), so a failed step is never a bare exit 1."""
+        command = [self.binary] + arguments
+        try:
+            finished = subprocess.run(command, env=environment, input=stdin, text=True, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired as expired:
+            stderr = expired.stderr.decode(errors="replace") if isinstance(expired.stderr, bytes) else (expired.stderr or "")
+            raise RuntimeError(f"visibility-worker {' '.join(arguments)} did not finish within {timeout} s; its stderr:\n"
+                               + "\n".join(stderr.splitlines()[-40:])) from None
+        if finished.returncode != 0:
+            raise RuntimeError(f"visibility-worker {' '.join(arguments)} exited {finished.returncode}; its stderr:\n"
+                               + "\n".join(finished.stderr.splitlines()[-40:]))
+        return finished
+
     # -- reporting -----------------------------------------------------------
 
     def expect(self, title, differences):
@@ -219,11 +234,14 @@ class Checker:
             return
         environment = dict(os.environ, DATABASE_URL=self.database_url, DINGTALK_BASE_URL=self.base_url,
                            DINGTALK_APP_KEY=self.app_key, DINGTALK_APP_SECRET=self.app_secret)
-        subprocess.run([self.binary, "migrate"], env=environment, check=True, capture_output=True, timeout=60)
         jobs = "\n".join(json.dumps({"to_corp_ids": g["corps"], "opt_user_id": g["user"], "fields": g["fields"] or []})
                          for g in GRANTS)
-        subprocess.run([self.binary, "enqueue", "--file", "-", "--format", "jsonl"], input=jobs, text=True,
-                       env=environment, check=True, capture_output=True, timeout=60)
+        try:
+            self.run_ours(["migrate"], environment, timeout=60)
+            self.run_ours(["enqueue", "--file", "-", "--format", "jsonl"], environment, stdin=jobs, timeout=60)
+        except RuntimeError as error:
+            self.expect("requests through the queue", str(error).splitlines())
+            return
         seen = len(self.recorded())
         # The SDK's requests for the same grants, to compare against.
         for grant in GRANTS:
@@ -233,8 +251,11 @@ class Checker:
         if len(sdk_puts) != len(GRANTS):
             self.expect("requests through the queue", [f"expected {len(GRANTS)} SDK requests, the fake saw {len(sdk_puts)}"])
             return
-        subprocess.run([self.binary, "run", "--until-empty", "--concurrency", "2"], env=environment, check=True,
-                       capture_output=True, timeout=120)
+        try:
+            self.run_ours(["run", "--until-empty", "--concurrency", "2"], environment, timeout=120)
+        except RuntimeError as error:
+            self.expect("requests through the queue", str(error).splitlines())
+            return
         worker_puts = [e for e in self.recorded()[seen:] if e["method"] == "PUT"]
         if len(worker_puts) != len(GRANTS):
             self.expect("requests through the queue", [f"expected {len(GRANTS)} worker requests, the fake saw {len(worker_puts)}"])

@@ -5,6 +5,19 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
 say() { printf '%s\n' "$*" >&2; }
 
+# quietly CMD...: runs CMD with its output kept aside; if it fails, says which
+# command, its exit status and the last 40 lines it printed, then fails too. For
+# steps whose output is noise when they work (migrate, a setup command).
+quietly() {
+  local output status
+  output=$(mktemp)
+  if "$@" >"$output" 2>&1; then rm -f "$output"; return 0; else status=$?; fi
+  say "$(basename "$1") ${*:2} exited $status; its output:"
+  tail -n 40 "$output" >&2
+  rm -f "$output"
+  return "$status"
+}
+
 # Installs postgresql, libpq-dev and pkg-config with apt-get when they are missing.
 ensure_packages() {
   local missing=()

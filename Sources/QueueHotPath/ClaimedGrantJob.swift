@@ -1,0 +1,19 @@
+import Foundation
+import GrantQueue
+
+/// A job a worker holds the lease on.
+public struct ClaimedGrantJob: Sendable, Equatable {
+    public let id: Int64
+    public let toCorpIds: [String]
+    public let optUserId: String
+    public let fields: [String]
+    /// This attempt's number (1 for the first). Completions must carry it back: it
+    /// fences off a worker whose lease has since been taken over.
+    public let attempt: Int32
+    public let maxAttempts: Int32
+    public let lockedUntil: Date
+    /// Higher first: a batch is sent in this order.
+    public let priority: Int16
+    /// The app (`visibility_apps.name`) whose credentials the call uses.
+    public var app: String = GrantApp.defaultName
+}

@@ -1,0 +1,60 @@
+import Foundation
+import GrantQueue
+import Postgres
+
+extension GrantQueue {
+    /// Takes back up to `$1` jobs whose lease ran out (their worker died or hung),
+    /// or whose lease ends more than `longestLease` from now (no worker holds it, and
+    /// it would block the job for that long): each goes back to `pending` (or
+    /// `failed` once `max_attempts` is used up), and the lost attempt is recorded as
+    /// `lease_expired`, its error code saying which of the two it was. Any worker
+    /// may run this; SKIP LOCKED keeps two rescuers off the same rows.
+    static let rescueExpiredLeases = PostgresStatement(
+        name: "grant_jobs_rescue_expired",
+        sql: """
+            WITH expired AS (
+                SELECT id, locked_by, locked_until, locked_until > now() + \(longestLeaseSQL) AS implausible
+                FROM visibility_grant_jobs
+                WHERE state = 'running' AND (locked_until < now() OR locked_until > now() + \(longestLeaseSQL))
+                ORDER BY locked_until
+                LIMIT $1
+                FOR UPDATE SKIP LOCKED
+            ),
+            rescued AS (
+                UPDATE visibility_grant_jobs AS j
+                SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'pending' END,
+                    locked_by = NULL,
+                    locked_until = NULL,
+                    run_at = now(),
+                    last_http_status = NULL,
+                    last_error_code = CASE WHEN e.implausible THEN 'lease.implausible' ELSE 'lease.expired' END,
+                    last_error_message = CASE
+                        WHEN e.implausible THEN 'lease held by ' || coalesce(e.locked_by, 'no one') || ' until '
+                            || e.locked_until || ', more than ' || \(Int(longestLease.seconds / 60))
+                            || ' minutes ahead: longer than any worker holds one'
+                        ELSE 'worker ' || e.locked_by || ' stopped renewing its lease' END,
+                    last_request_id = NULL,
+                    updated_at = now(),
+                    finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END
+                FROM expired AS e
+                WHERE j.id = e.id
+                RETURNING j.id, j.attempts, j.state, e.locked_by, least(e.locked_until, now()) AS started_at,
+                          j.last_error_code, j.last_error_message
+            ),
+            audit AS (
+                INSERT INTO visibility_grant_attempts (job_id, attempt, worker_id, started_at, error_code, error_message, outcome)
+                SELECT id, attempts, coalesce(locked_by, 'unknown'), started_at, last_error_code, last_error_message, 'lease_expired'
+                FROM rescued
+            )
+            SELECT id, state FROM rescued
+            """
+    )
+
+    /// Returns the jobs taken back.
+    @discardableResult
+    public func rescueExpiredLeases(limit: Int = 1000) throws -> [CompletedGrantJob] {
+        try connection.query(Self.rescueExpiredLeases, [limit]).map {
+            CompletedGrantJob(id: try $0.decode(0), state: try $0.decode(1))
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import Foundation
+import GrantQueue
+
+/// What the console's overview shows, read in one go.
+public struct ConsoleOverview: Sendable, Equatable {
+    /// Attempts that ended in one minute, from the audit trail.
+    public struct Minute: Sendable, Equatable {
+        /// Whole minutes before now (0 = the current, partial minute).
+        public var minutesAgo: Int
+        public var activity: QueueStats.Activity
+    }
+
+    /// Every state, zero included: exact, except the states in `estimatedStates`.
+    public var countsByState: [String: Int]
+    /// States too big to count on every refresh: their count is the planner's
+    /// estimate (table statistics), shown as such.
+    public var estimatedStates: Set<String>
+    /// Pending jobs whose `run_at` is still in the future.
+    public var scheduledPending: Int
+    /// How long the longest-waiting due job has waited; `nil` when none is due.
+    public var oldestDueAgeSeconds: Double?
+    /// The last hour, oldest minute first, every minute present.
+    public var minutes: [Minute]
+    public var errorCodes: [QueueStats.ErrorCodeCount]
+    public var workers: [QueueStats.Worker]
+    /// Pending jobs per app whose last answer was a throttle; `nil` when pending
+    /// jobs are too many to count on every refresh (see `estimatedStates`).
+    public var throttledJobsByApp: [String: Int]?
+
+    public static let chartMinutes = 60
+}
