@@ -38,9 +38,7 @@ final class AppRoster {
     private(set) var rows: [GrantApp] = []
     private(set) var contexts: [String: AppContext] = [:]
     private var fleetLimiters: [String: FleetRateLimiter] = [:]
-    private var rotation = 0
-    private var readyAt: [String: ContinuousClock.Instant] = [:]
-    private var idleUntil: [String: ContinuousClock.Instant] = [:]
+    private var turns = TurnRotation()
     /// Claimed jobs waiting for a slot of their app's fleet budget (in flight, leases kept).
     private var parkedJobs: [String: (app: AppContext, jobs: [ClaimedGrantJob])] = [:]
     private var nextRefresh = ContinuousClock.now
@@ -131,47 +129,34 @@ final class AppRoster {
     /// probe and has none of the app's calls in flight.
     func nextTurn(_ queue: GrantQueue, workerID: String) throws -> (turn: Turn?, candidates: Int, retryAfter: Duration) {
         let now = Date()
-        let clock = ContinuousClock.now
         let candidates = rows.compactMap { row -> (GrantApp, AppContext)? in
             guard let app = contexts[row.name], app.hasSecret, app.pauseGate.active == nil,
                   row.pausedUntil.map({ $0 <= now }) ?? true else { return nil }
             return (row, app)
         }
-        var soonest: Duration = .milliseconds(500)
-        for offset in 0..<candidates.count {
-            let (row, app) = candidates[(rotation &+ offset) % candidates.count]
-            if let readyAt = readyAt[row.name], readyAt > clock {
-                soonest = min(soonest, clock.duration(to: readyAt))
-                continue
-            }
-            if let idleUntil = idleUntil[row.name], idleUntil > clock {
-                soonest = min(soonest, clock.duration(to: idleUntil))
-                continue
-            }
-            if row.pausedUntil == nil {
-                rotation = (rotation &+ offset &+ 1) % candidates.count
-                return (.open(app), candidates.count, .zero)
-            }
-            guard app.inFlight.load(ordering: .relaxed) == 0 else { continue }
-            guard try queue.takeProbe(app: row.name, workerID: workerID, lease: options.lease) else {
-                // Another worker probes: look again in a second (or when the table is read again).
-                readyAt[row.name] = clock + .seconds(1)
-                continue
-            }
-            rotation = (rotation &+ offset &+ 1) % candidates.count
-            return (.probe(app), candidates.count, .zero)
+        let byName = Dictionary(candidates.map { ($0.0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var probing = false
+        let (chosen, retryAfter) = try turns.next(among: candidates.map(\.0.name), at: .now) { name in
+            guard let (row, app) = byName[name] else { return .pass }
+            if row.pausedUntil == nil { return .take }
+            guard app.inFlight.load(ordering: .relaxed) == 0 else { return .pass }
+            // Another worker probes: look again in a second (or when the table is read again).
+            guard try queue.takeProbe(app: row.name, workerID: workerID, lease: options.lease) else { return .passFor(.seconds(1)) }
+            probing = true
+            return .take
         }
-        return (nil, candidates.count, soonest)
+        guard let chosen, let (_, app) = byName[chosen] else { return (nil, candidates.count, retryAfter) }
+        return (probing ? .probe(app) : .open(app), candidates.count, .zero)
     }
 
     /// The app cannot send more for `duration` (its rate or fleet budget is used up).
     func notReady(_ app: AppContext, for duration: Duration) {
-        readyAt[app.name] = ContinuousClock.now + duration
+        turns.notReady(app.name, until: .now + duration)
     }
 
     /// The app had nothing due: not claimed again until `duration` passed or an insert is notified.
     func idle(_ app: AppContext, for duration: Duration) {
-        idleUntil[app.name] = ContinuousClock.now + duration
+        turns.idle(app.name, until: .now + duration)
     }
 
     func parked(_ app: AppContext) -> [ClaimedGrantJob] {
@@ -199,13 +184,12 @@ final class AppRoster {
 
     /// An insert was notified: every app may have work again.
     func wakeAll() {
-        idleUntil.removeAll()
+        turns.wakeAll()
     }
 
     /// Whether an insert notification would change anything.
     var hasIdleApps: Bool {
-        let now = ContinuousClock.now
-        return idleUntil.values.contains { $0 > now }
+        turns.hasIdleApps(at: .now)
     }
 
     func fleetLimiter(for app: AppContext) -> FleetRateLimiter? {

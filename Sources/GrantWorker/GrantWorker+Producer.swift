@@ -96,32 +96,27 @@ extension GrantWorker {
         // a quarter of a second, so no app's calls wait long behind another's.
         let horizon: Duration = candidates > 1 ? .milliseconds(250) : .seconds(1)
         let rate = app.rateLimiter.available(within: horizon, chunk: options.batchSize)
-        guard rate.calls > 0 else {
-            roster.notReady(app, for: rate.retryAfter)
-            return
-        }
-        var wanted = min(options.batchSize, rate.calls)
-        if pauseGate.isProbing {
-            // One probe call at a time until the API answers normally again.
-            guard inFlight.count == 0 else {
-                _ = sleepUnlessStopping(.milliseconds(50))
-                return
-            }
-            wanted = 1
-        }
-        if case .probe = turn { wanted = 1 }
-        // Backpressure: do not run ahead of the database by more than a few batches of outcomes.
-        if completer.unwrittenCount > max(4 * options.batchSize, 2 * Completer.maxBatch) {
-            _ = sleepUnlessStopping(.milliseconds(5))
-            return
-        }
         let fleetLimiter = roster.fleetLimiter(for: app)
+        let probeTurn: Bool
+        if case .probe = turn { probeTurn = true } else { probeTurn = false }
+        let wanted: Int
+        switch ClaimSize(batchSize: options.batchSize).decide(
+            rate: rate, hostProbing: pauseGate.isProbing, callsInFlight: inFlight.count, probeTurn: probeTurn,
+            unwrittenOutcomes: completer.unwrittenCount, fleetClaimSize: fleetLimiter?.claimSize) {
+        case .appNotReady(let duration):
+            roster.notReady(app, for: duration)
+            return
+        case .holdOff(let duration):
+            _ = sleepUnlessStopping(duration)
+            return
+        case .claim(let size):
+            wanted = size
+        }
         // Jobs claimed earlier that still wait for a slot of the app's fleet budget go first.
         if fleetLimiter != nil, !roster.parked(app).isEmpty {
             sendWithinBudget(roster.takeParked(app), app: app, roster: roster, queue: queue)
             return
         }
-        if let fleetLimiter { wanted = min(wanted, fleetLimiter.claimSize) }
         guard let held = takePermits(wanted) else { return }
 
         let jobs: [ClaimedGrantJob]

@@ -84,7 +84,9 @@ final class OrderingTests: DatabaseTestCase {
             """)
         let worker = try startWorker(["run", "--until-empty", "--concurrency", "8", "--poll-interval", "60s"] + extraArguments,
                                      environment: try workerEnvironment(server))
-        let result = try await worker.wait(timeout: .seconds(40))
+        // Not a timing: on polls alone the 199 successors would take 199 minutes; the
+        // bound only keeps a broken build from hanging the suite.
+        let result = try await worker.wait(timeout: .seconds(180))
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'succeeded'"), 200)
         XCTAssertEqual(server.state.applied.map(\.optUserId), (1...200).map { "one-\($0)" })

@@ -71,7 +71,7 @@ final class ReliabilityTests: DatabaseTestCase {
     }
 
     private func checkPauseWithoutFailingJobs(_ code: DingTalkErrorCode) async throws {
-        let server = try await startFake()
+        let server = try await startFake { options in options.recordTimeline = true }
         server.state.forceError(code)
         try insertJobs(20)
         let worker = try startWorker(["run", "--until-empty", "--concurrency", "4", "--config-probe-interval", "1s", "--quota-pause", "1s", "--poll-interval", "100ms",
@@ -85,16 +85,16 @@ final class ReliabilityTests: DatabaseTestCase {
         XCTAssertTrue(status.stdout.contains(code.code), status.stdout)
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'failed' OR attempts > 0 AND state = 'pending'"), 0,
                        "no job may fail or use up an attempt for \(code.code)")
-        // A paused worker probes, to notice the app is fixed: awaited, so a slow machine
-        // only makes it take longer. It sends one call per 1 s interval, not a batch: a
-        // bound that load cannot break, since a stalled worker sends fewer calls, not more
-        // (the clock is read before the first count and after the last).
-        let pausedAt = ContinuousClock.now
+        // A paused worker probes, to notice the app is fixed: one call per 1 s interval,
+        // not a batch. Read from when the API saw each call: consecutive probes are at
+        // least an interval apart, a bound a slow machine can only widen.
         let callsAtPause = server.state.stats.calls
-        try await waitUntil(timeout: .seconds(30), "two probe calls") { server.state.stats.calls >= callsAtPause + 2 }
-        let probes = server.state.stats.calls - callsAtPause
-        let intervals = Int((ContinuousClock.now - pausedAt) / .seconds(1))
-        XCTAssertLessThanOrEqual(probes, intervals + 2, "a paused worker must stop calling, probing with one call per interval")
+        try await waitUntil(timeout: .seconds(30), "three probe calls") { server.state.stats.calls >= callsAtPause + 3 }
+        let arrivals = server.state.callArrivals
+        let probes = Array(arrivals[callsAtPause...])
+        let gaps = zip(probes.dropFirst(), probes).map { $0 - $1 }
+        XCTAssertFalse(gaps.isEmpty)
+        XCTAssertGreaterThanOrEqual(gaps.min() ?? 0, 0.9, "a paused worker must stop calling, probing one call per interval: \(gaps)")
 
         server.state.forceError(nil)
         let result = try await worker.wait(timeout: .seconds(60))
