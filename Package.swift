@@ -56,7 +56,7 @@ let package = Package(
             ]
         ),
         // The queue's foundation: its connection, the schema and its migrations, and the
-        // vocabulary every room shares (apps, new jobs, the throttle count).
+        // vocabulary every room shares (apps, new jobs, the throttle count, the horizon report).
         .target(
             name: "GrantQueue",
             dependencies: [

@@ -37,9 +37,15 @@ extension ConsolePages {
             sum.failed += minute.activity.failed
             sum.retried += minute.activity.retried
         }
+        // A transaction held open for long makes every claim slower (docs/OPERATIONS.md, "A pinned horizon").
+        let horizon = overview.database.oldestTransactionAgeSeconds.map {
+            "The oldest transaction holding back vacuum has been open <strong id=\"oldest-transaction\">\(HTML.age($0))</strong>;"
+        } ?? "<span id=\"oldest-transaction\">No transaction is holding back vacuum;</span>"
+        let deadRows = "<strong id=\"dead-rows\">\(HTML.number(overview.database.jobsDeadRows))</strong> dead rows in the jobs table."
         return """
             <div class="cards">\(stateCards)</div>
             <p class="muted">\(oldest) Updated \(HTML.time(Date())).</p>
+            <p class="muted">\(horizon) \(deadRows)</p>
             <div class="panel">
             <h2>Attempts per minute, last hour</h2>
             <p class="legend"><span class="key succeeded"></span>succeeded \(HTML.number(total.succeeded))

@@ -103,6 +103,10 @@ final class LeaseKeeper: Sendable {
                     // A count over the backlog: not on every heartbeat, and never a reason to
                     // treat the database as down (the gauge just keeps its last value).
                     if let depth = try? active.dueJobCount() { metrics.queueDepth.record(depth) }
+                    if let horizon = try? active.horizon() {
+                        metrics.oldestTransactionAge.record(horizon.oldestTransactionAgeSeconds ?? 0)
+                        metrics.jobsDeadRows.record(horizon.jobsDeadRows)
+                    }
                     metrics.callsInFlight.record(inFlight.count)
                     nextDepthReading = ContinuousClock.now + Self.queueDepthInterval
                 }

@@ -13,6 +13,10 @@ struct WorkerMetrics: Sendable {
     let allowedRate = Gauge(label: "visibility_allowed_rate")
     /// Due pending jobs, counted every `Completer.queueDepthInterval`.
     let queueDepth = Gauge(label: "visibility_queue_depth")
+    /// Seconds the oldest transaction holding vacuum back on the jobs table has been
+    /// open (0 when none), and the table's dead rows: read with the queue depth.
+    let oldestTransactionAge = Gauge(label: "visibility_oldest_transaction_age_seconds")
+    let jobsDeadRows = Gauge(label: "visibility_jobs_dead_rows")
 
     /// Throttle answers, by app.
     func throttled(app: String) {

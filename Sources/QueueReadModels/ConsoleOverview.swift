@@ -26,6 +26,8 @@ public struct ConsoleOverview: Sendable, Equatable {
     /// Pending jobs per app whose last answer was a throttle; `nil` when pending
     /// jobs are too many to count on every refresh (see `estimatedStates`).
     public var throttledJobsByApp: [String: Int]?
+    /// What holds vacuum back on the jobs table.
+    public var database = HorizonReport()
 
     public static let chartMinutes = 60
 }

@@ -122,7 +122,8 @@ extension GrantQueue {
             countsByState: counts, estimatedStates: estimated, scheduledPending: try timing?.decode(0) ?? 0,
             oldestDueAgeSeconds: try timing?.decode(1, as: Double?.self), minutes: minutes,
             errorCodes: try errorCodeCounts(), workers: try liveWorkers(liveWithin: liveWithin),
-            throttledJobsByApp: estimated.contains("pending") ? nil : try throttledJobCounts(codes: throttleCodes)
+            throttledJobsByApp: estimated.contains("pending") ? nil : try throttledJobCounts(codes: throttleCodes),
+            database: try horizon()
         )
     }
 

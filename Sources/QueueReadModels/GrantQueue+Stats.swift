@@ -65,7 +65,8 @@ extension GrantQueue {
         return QueueStats(
             countsByState: counts, scheduledPending: scheduled, oldestPendingAgeSeconds: oldest,
             lastMinute: lastMinute, lastHour: lastHour, errorCodes: codes, workers: workers,
-            unexplainedRows: unexplained, apps: try apps(), throttledJobsByApp: try throttledJobCounts(codes: throttleCodes)
+            unexplainedRows: unexplained, apps: try apps(), throttledJobsByApp: try throttledJobCounts(codes: throttleCodes),
+            database: try horizon()
         )
     }
 

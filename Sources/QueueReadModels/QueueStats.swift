@@ -92,4 +92,6 @@ public struct QueueStats: Sendable, Equatable, Codable {
     /// Pending jobs per app whose last answer was a throttle (`throttledJobCounts`);
     /// apps without any are left out.
     public var throttledJobsByApp: [String: Int] = [:]
+    /// What holds vacuum back on the jobs table (`database` in `--json`).
+    public var database = HorizonReport()
 }

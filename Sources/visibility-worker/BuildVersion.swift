@@ -14,15 +14,19 @@ enum BuildVersion {
     /// changes), or `unknown` for a plain `swift build`.
     static var commit: String { String(cString: visibility_worker_build_commit()) }
 
-    /// `1.1.0 (commit abc1234, migration 18)`: what `run` logs and `status` shows.
-    static var description: String { "\(number) (commit \(commit), migration \(SchemaMigrator.requiredVersion))" }
+    /// `1.1.0 (commit abc1234; requires migration 18, accepts schemas 18+)`: what
+    /// `--version` prints first, `run` logs and `status` shows.
+    static var description: String {
+        let required = SchemaMigrator.requiredVersion
+        return "\(number) (commit \(commit); requires migration \(required), accepts schemas \(required)+)"
+    }
 
-    /// What `--version` prints: the description, then which schemas the build runs against.
+    /// What `--version` prints: the description, then what "accepts" means.
     static var versionText: String {
         let required = SchemaMigrator.requiredVersion
         return """
             \(description)
-            requires migration \(required) or newer; refused by a schema whose oldest_worker_schema is above \(required)
+            runs against a schema migrated to \(required) or later; refused by one whose oldest_worker_schema is above \(required)
             """
     }
 }

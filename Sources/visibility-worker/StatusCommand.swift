@@ -81,6 +81,9 @@ struct StatusCommand: ParsableCommand {
         for (what, count) in stats.unexplainedRows.described where count > 0 {
             lines.append("  " + what.padding(toLength: 50, withPad: " ", startingAt: 0) + String(count))
         }
+        // What makes every claim slower while it lasts (docs/OPERATIONS.md, "A pinned horizon").
+        let oldest = stats.database.oldestTransactionAgeSeconds.map { String(format: "open %.0f s", $0) } ?? "none seen"
+        lines.append("oldest transaction holding back vacuum: \(oldest); dead rows in the jobs table: \(stats.database.jobsDeadRows)")
         lines.append("")
         lines.append("ATTEMPTS ENDED   SUCCEEDED  FAILED  RETRIED")
         for (title, activity) in [("last minute", stats.lastMinute), ("last hour", stats.lastHour)] {

@@ -21,11 +21,13 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         let lines = result.stdout.split(separator: "\n").map(String.init)
         let required = SchemaMigrator.requiredVersion
-        // scripts/package injects the commit; a plain `swift build` says "unknown".
-        XCTAssertNotNil(lines.first?.wholeMatch(of: /[0-9]+\.[0-9]+\.[0-9]+ \(commit [0-9a-z-]+, migration [0-9]+\)/), result.stdout)
-        XCTAssertTrue(lines.first?.hasSuffix(", migration \(required))") == true, result.stdout)
+        // scripts/package injects the commit; a plain `swift build` says "unknown". The
+        // first line's shape is a contract: scripts and operators parse it.
+        XCTAssertNotNil(lines.first?.wholeMatch(
+            of: /[0-9]+\.[0-9]+\.[0-9]+ \(commit [0-9a-z-]+; requires migration [0-9]+, accepts schemas [0-9]+\+\)/), result.stdout)
+        XCTAssertTrue(lines.first?.hasSuffix("; requires migration \(required), accepts schemas \(required)+)") == true, result.stdout)
         XCTAssertEqual(lines.dropFirst().first,
-                       "requires migration \(required) or newer; refused by a schema whose oldest_worker_schema is above \(required)")
+                       "runs against a schema migrated to \(required) or later; refused by one whose oldest_worker_schema is above \(required)")
     }
 
     /// A release's number changes when the migration it requires does: docs/OPERATIONS.md

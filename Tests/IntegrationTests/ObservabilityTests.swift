@@ -134,6 +134,8 @@ final class ObservabilityTests: DatabaseTestCase {
             XCTAssertNotNil(samples["visibility_api_calls_in_flight"], id)
             XCTAssertNotNil(samples["visibility_allowed_rate"], id)
             XCTAssertNotNil(samples["visibility_queue_depth"], id)
+            XCTAssertNotNil(samples["visibility_oldest_transaction_age_seconds"], id)
+            XCTAssertNotNil(samples["visibility_jobs_dead_rows"], id)
             XCTAssertNotNil(samples["visibility_database_reconnects_total"], id)
 
             let health = try await get(url.replacingOccurrences(of: "/metrics", with: "/healthz"))
