@@ -67,6 +67,9 @@ class Soak:
         self.unexpected = []           # errors other than a lost connection, with their stderr
         self.attacks = {"kill": 0, "restart": 0, "pause": 0}
         self.reader_seconds = 0.0
+        # What `status --json` reported of the reader while it was open (database.oldestTransactionAgeSeconds).
+        self.horizon_readings = 0
+        self.horizon_longest = 0.0
         self.env = dict(os.environ, DATABASE_URL=args.database_url)
 
     def now(self):
@@ -509,10 +512,28 @@ class Reader(threading.Thread):
             opened = self.soak.now()
             if not alive:
                 session = self.ended(session)
+            else:
+                self.read_horizon()
         if session is not None:
             session.run("COMMIT;")
             session.close()
         self.soak.say("REPEATABLE READ reader closed")
+
+    def read_horizon(self):
+        """Operators must see the open reader: `status --json` names the age of the
+        oldest transaction holding the horizon. A status that fails (a restart under
+        way) is not a reading."""
+        try:
+            result = subprocess.run([self.soak.args.bin, "status", "--json"], env=self.soak.env,
+                                    capture_output=True, text=True, timeout=30)
+            age = json.loads(result.stdout)["database"].get("oldestTransactionAgeSeconds") if result.returncode == 0 else None
+        except (subprocess.TimeoutExpired, ValueError, KeyError, TypeError):
+            return
+        if result.returncode != 0:
+            return
+        with self.soak.lock:
+            self.soak.horizon_readings += 1
+            self.soak.horizon_longest = max(self.soak.horizon_longest, age or 0.0)
 
     def ended(self, session):
         message = session.error()
@@ -648,6 +669,9 @@ def check(soak, attacker):
         (above_max == 0, f"attempts above max_attempts: {above_max} (must be 0)"),
         (not soak.unexpected, f"other errors (producers, enqueue, workers, harness): {len(soak.unexpected)} (must be 0)"),
         (not attacks_short, f"attacks not run: {attacks_short or 0} (must be 0)"),
+        (soak.reader_seconds < 10 or (soak.horizon_readings > 0 and soak.horizon_longest >= 1.0),
+         f"status saw the open reader hold the horizon: longest {soak.horizon_longest:.0f} s "
+         f"in {soak.horizon_readings} readings (must be at least 1 s)"),
     ]
     for ok, line in results:
         print(("   " if ok else "!! ") + line)
