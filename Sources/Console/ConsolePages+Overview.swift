@@ -40,7 +40,7 @@ extension ConsolePages {
         // A transaction held open for long makes every claim slower (docs/OPERATIONS.md, "A pinned horizon").
         let horizon = overview.database.oldestTransactionAgeSeconds.map {
             "The oldest transaction holding back vacuum has been open <strong id=\"oldest-transaction\">\(HTML.age($0))</strong>;"
-        } ?? "<span id=\"oldest-transaction\">No transaction is holding back vacuum;</span>"
+        } ?? "<span id=\"oldest-transaction\">No transaction holding back vacuum is seen (a login without pg_read_all_stats sees only its own);</span>"
         let deadRows = "<strong id=\"dead-rows\">\(HTML.number(overview.database.jobsDeadRows))</strong> dead rows in the jobs table."
         return """
             <div class="cards">\(stateCards)</div>

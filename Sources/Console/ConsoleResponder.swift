@@ -14,6 +14,8 @@ final class ConsoleResponder: HTTPResponder {
         self.app = app
     }
 
+    var headersOnEveryResponse: [(String, String)] { [("Cache-Control", "no-store")] + ConsoleResponse.securityHeaders }
+
     func respond(to request: HTTPServerRequest, on connection: HTTPConnection) {
         let consoleRequest = ConsoleRequest(head: request.head, body: request.body)
         let app = self.app

@@ -18,10 +18,14 @@ public protocol HTTPResponder: AnyObject {
     func respond(to request: HTTPServerRequest, on connection: HTTPConnection)
     /// The connection closed (whatever was still unanswered will never be).
     func connectionClosed()
+    /// Headers every answer carries, also the handler's own (a 413): a console's
+    /// security headers, say.
+    var headersOnEveryResponse: [(String, String)] { get }
 }
 
 extension HTTPResponder {
     public func connectionClosed() {}
+    public var headersOnEveryResponse: [(String, String)] { [] }
 }
 
 /// The connection a request came on, for writing its answer: on the connection's
@@ -89,7 +93,8 @@ public final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHa
             self.head = nil
             let connection = HTTPConnection(context: context, head: head)
             if tooLarge {
-                connection.write(status: .payloadTooLarge, headers: [("Content-Type", "text/plain; charset=utf-8")],
+                connection.write(status: .payloadTooLarge,
+                                 headers: [("Content-Type", "text/plain; charset=utf-8")] + responder.headersOnEveryResponse,
                                  body: Array("request body too large\n".utf8))
                 return
             }

@@ -38,7 +38,12 @@ trap cleanup EXIT
 # Where each side's migrations and pgbench script are.
 declare -A source_of=([before]="$work/before" [now]="$REPO_ROOT")
 mkdir -p "$work/before"
-git -C "$REPO_ROOT" archive "$rev" sql scripts/bench.d/claim_complete.pgbench | tar -x -C "$work/before"
+# The pgbench script was claim_complete.sql before 7277ace: take whichever name that revision has.
+before_script=scripts/bench.d/claim_complete.pgbench
+git -C "$REPO_ROOT" cat-file -e "$rev:$before_script" 2>/dev/null || before_script=scripts/bench.d/claim_complete.sql
+git -C "$REPO_ROOT" archive "$rev" sql "$before_script" | tar -x -C "$work/before"
+[ -f "$work/before/scripts/bench.d/claim_complete.pgbench" ] \
+  || mv "$work/before/scripts/bench.d/claim_complete.sql" "$work/before/scripts/bench.d/claim_complete.pgbench"
 
 for side in before now; do
   psql "$url" -q -v ON_ERROR_STOP=1 -c "DROP SCHEMA IF EXISTS cost_$side CASCADE" -c "CREATE SCHEMA cost_$side" 2>/dev/null
