@@ -222,6 +222,20 @@ END;
 $$;
 
 --
+-- Name: visibility_grant_jobs_schedule_row(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.visibility_grant_jobs_schedule_row() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    NEW.scheduled := NEW.state = 'pending' AND NEW.run_at > now();
+    RETURN NEW;
+END;
+$$;
+
+--
 -- Name: visibility_longest_entry(text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -407,6 +421,34 @@ END;
 $$;
 
 --
+-- Name: visibility_stage_due_jobs(double precision, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.visibility_stage_due_jobs(lookahead_seconds double precision, most integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+DECLARE
+    horizon timestamptz := now() + make_interval(secs => lookahead_seconds);
+    moved int;
+BEGIN
+    IF NOT EXISTS (SELECT FROM visibility_grant_jobs WHERE scheduled AND state = 'pending' AND run_at <= horizon) THEN
+        RETURN 0;
+    END IF;
+    WITH due AS (
+        SELECT id FROM visibility_grant_jobs
+        WHERE scheduled AND state = 'pending' AND run_at <= horizon
+        ORDER BY run_at
+        LIMIT most
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE visibility_grant_jobs AS j SET scheduled = false FROM due WHERE j.id = due.id;
+    GET DIAGNOSTICS moved = ROW_COUNT;
+    RETURN moved;
+END;
+$$;
+
+--
 -- Name: visibility_take_rate_tokens(text, double precision, double precision, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -545,6 +587,7 @@ CREATE TABLE public.visibility_grant_jobs (
     app text DEFAULT 'default'::text NOT NULL,
     ordering_blocked boolean DEFAULT false NOT NULL,
     ordering_seq bigint,
+    scheduled boolean DEFAULT false NOT NULL,
     CONSTRAINT attempts_must_not_be_negative CHECK ((attempts >= 0)),
     CONSTRAINT fields_must_be_a_flat_list CHECK (((cardinality(fields) = 0) OR ((array_ndims(fields) = 1) AND (array_lower(fields, 1) = 1)))),
     CONSTRAINT fields_must_be_mobile_or_status CHECK ((fields <@ ARRAY['mobile'::text, 'status'::text])),
@@ -585,6 +628,12 @@ COMMENT ON COLUMN public.visibility_grant_jobs.ordering_blocked IS 'Set by the d
 --
 
 COMMENT ON COLUMN public.visibility_grant_jobs.ordering_seq IS 'Set by a worker when it admits a keyed job: the job''s place in its key''s line (NULL: not admitted yet, no key, or queued before migration 017).';
+
+--
+-- Name: COLUMN visibility_grant_jobs.scheduled; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.visibility_grant_jobs.scheduled IS 'Set by the database when a pending job''s run_at is written ahead of now; cleared by a worker''s stager shortly before the job falls due. Scheduled jobs are not in the claim index.';
 
 --
 -- Name: visibility_grant_jobs_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -807,10 +856,10 @@ CREATE INDEX visibility_grant_jobs_by_ordering_key ON public.visibility_grant_jo
 CREATE INDEX visibility_grant_jobs_by_state_not_running_or_succeeded ON public.visibility_grant_jobs USING btree (state, id) WHERE (state <> ALL (ARRAY['running'::text, 'succeeded'::text]));
 
 --
--- Name: visibility_grant_jobs_claimable_heads_by_app; Type: INDEX; Schema: public; Owner: -
+-- Name: visibility_grant_jobs_claim_order; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX visibility_grant_jobs_claimable_heads_by_app ON public.visibility_grant_jobs USING btree (app, priority DESC, run_at, id) WHERE ((state = 'pending'::text) AND (NOT ordering_blocked));
+CREATE INDEX visibility_grant_jobs_claim_order ON public.visibility_grant_jobs USING btree (app, ((- (priority)::integer)), run_at, id) WHERE ((state = 'pending'::text) AND (NOT ordering_blocked) AND (NOT scheduled));
 
 --
 -- Name: visibility_grant_jobs_finished_by_finished_at; Type: INDEX; Schema: public; Owner: -
@@ -841,6 +890,12 @@ CREATE INDEX visibility_grant_jobs_ordering_line ON public.visibility_grant_jobs
 --
 
 CREATE INDEX visibility_grant_jobs_running_leases ON public.visibility_grant_jobs USING btree (locked_until) WHERE (state = 'running'::text);
+
+--
+-- Name: visibility_grant_jobs_scheduled_by_run_at; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX visibility_grant_jobs_scheduled_by_run_at ON public.visibility_grant_jobs USING btree (run_at) WHERE (scheduled AND (state = 'pending'::text));
 
 --
 -- Name: visibility_grant_jobs_unfinished_by_ordering_key; Type: INDEX; Schema: public; Owner: -
@@ -889,6 +944,18 @@ CREATE TRIGGER visibility_grant_jobs_order_after_update AFTER UPDATE ON public.v
 --
 
 CREATE TRIGGER visibility_grant_jobs_order_new_rows BEFORE INSERT ON public.visibility_grant_jobs FOR EACH ROW WHEN (((new.ordering_key IS NOT NULL) OR new.ordering_blocked OR (new.ordering_seq IS NOT NULL))) EXECUTE FUNCTION public.visibility_grant_jobs_block_new_row();
+
+--
+-- Name: visibility_grant_jobs visibility_grant_jobs_schedule_moved_rows; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER visibility_grant_jobs_schedule_moved_rows BEFORE UPDATE OF run_at ON public.visibility_grant_jobs FOR EACH ROW WHEN ((new.run_at IS DISTINCT FROM old.run_at)) EXECUTE FUNCTION public.visibility_grant_jobs_schedule_row();
+
+--
+-- Name: visibility_grant_jobs visibility_grant_jobs_schedule_new_rows; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER visibility_grant_jobs_schedule_new_rows BEFORE INSERT ON public.visibility_grant_jobs FOR EACH ROW WHEN (((new.run_at > now()) OR new.scheduled)) EXECUTE FUNCTION public.visibility_grant_jobs_schedule_row();
 
 --
 -- Name: visibility_grant_jobs app_must_name_a_row_of_visibility_apps; Type: FK CONSTRAINT; Schema: public; Owner: -

@@ -41,6 +41,8 @@ final class AppRoster {
     private var turns = TurnRotation()
     /// Claimed jobs waiting for a slot of their app's fleet budget (in flight, leases kept).
     private var parkedJobs: [String: (app: AppContext, jobs: [ClaimedGrantJob])] = [:]
+    /// Where each app's next claim starts.
+    private var claimCursors: [String: ClaimCursor] = [:]
     private var nextRefresh = ContinuousClock.now
     private var nextThrottledCount = ContinuousClock.now
 
@@ -58,6 +60,14 @@ final class AppRoster {
         nextThrottledCount = ContinuousClock.now + Self.throttledCountInterval
         guard let counts = try? queue.throttledJobCounts(codes: DingTalkErrorCode.throttleCodes) else { return }
         for row in rows { metrics.throttledJobs(app: row.name, counts[row.name] ?? 0) }
+    }
+
+    func claimCursor(_ app: AppContext) -> ClaimCursor {
+        claimCursors[app.name] ?? ClaimCursor()
+    }
+
+    func updateClaimCursor(_ app: AppContext, _ change: (inout ClaimCursor) -> Void) {
+        change(&claimCursors[app.name, default: ClaimCursor()])
     }
 
     /// Names of the apps this worker has no secret for (reported with the heartbeat).

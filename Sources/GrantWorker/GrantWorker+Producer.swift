@@ -13,6 +13,7 @@ extension GrantWorker {
         var nextNotificationCheck = ContinuousClock.now
         var nextDrainCheck = ContinuousClock.now
         var admission = ArrivalAdmission(interval: min(options.pollInterval, .milliseconds(250)))
+        var staging = DueJobStaging()
         while !isStopping {
             if let fault = claimsHealth.fatalProblem ?? completer.health.fatalProblem ?? leaseKeeper.health.fatalProblem {
                 return WorkerSetupError(description: fault)
@@ -68,6 +69,17 @@ extension GrantWorker {
                     continue
                 }
             }
+            // Jobs queued for later join the claim index shortly before they fall due.
+            if staging.isDue(at: .now) {
+                do {
+                    let moved = try queue.stageDueJobs()
+                    staging.record(moved: moved, at: .now)
+                    if moved > 0 { roster.wakeAll() }
+                } catch {
+                    _ = sleepUnlessStopping(claimsHealth.failed(error, during: "staging jobs queued for later"))
+                    continue
+                }
+            }
             guard let turn else {
                 if admittedSome { continue }
                 // Every app waits: for its rate, its probe's answer, an insert or the poll.
@@ -75,7 +87,7 @@ extension GrantWorker {
                     if queueIsDrained(queue, apps: roster.servedApps) { break }
                     nextDrainCheck = ContinuousClock.now + .milliseconds(200)
                 }
-                if waitForWork(queue, notified: notified, upTo: min(retryAfter, admission.timeUntilDue(from: .now))) {
+                if waitForWork(queue, notified: notified, upTo: min(retryAfter, admission.timeUntilDue(from: .now), staging.timeUntilDue(from: .now))) {
                     roster.wakeAll()
                     admission.soon()
                 }
@@ -122,7 +134,7 @@ extension GrantWorker {
         let jobs: [ClaimedGrantJob]
         let claimedAt = ContinuousClock.now
         do {
-            jobs = try queue.claim(workerID: options.workerID, limit: held, lease: options.lease, app: app.name)
+            jobs = try claim(app, limit: held, roster: roster, queue: queue)
             claimsHealth.succeeded(reconnectCount: queue.reconnectCount)
         } catch {
             returnSlots(held)
@@ -143,6 +155,20 @@ extension GrantWorker {
             sendWithinBudget(jobs, app: app, roster: roster, queue: queue)
         } else {
             send(jobs, app: app)
+        }
+    }
+
+    /// Claims after the app's cursor position, and from the start at once when
+    /// nothing came after it (see `ClaimCursor`).
+    private func claim(_ app: AppContext, limit: Int, roster: AppRoster, queue: GrantQueue) throws -> [ClaimedGrantJob] {
+        var start = roster.claimCursor(app).start(at: .now)
+        while true {
+            let started = ContinuousClock.now
+            let jobs = try queue.claim(workerID: options.workerID, limit: limit, lease: options.lease, app: app.name, after: start)
+            let now = ContinuousClock.now
+            roster.updateClaimCursor(app) { $0.record(jobs, from: start, elapsed: started.duration(to: now), at: now) }
+            guard ClaimCursor.retryFromStart(after: start, claimed: jobs.count) else { return jobs }
+            start = .start
         }
     }
 

@@ -16,4 +16,9 @@ public struct ClaimedGrantJob: Sendable, Equatable {
     public let priority: Int16
     /// The app (`visibility_apps.name`) whose credentials the call uses.
     public var app: String = GrantApp.defaultName
+    /// When the job was due; with `priority` and `id`, its place in the claim order.
+    public var runAt: Date = Date(timeIntervalSince1970: 0)
+
+    /// Where this job sits in the claim order: a claim after it takes what comes next.
+    public var position: ClaimPosition { ClaimPosition(priority: Int32(priority), runAt: runAt, id: id) }
 }

@@ -5,6 +5,11 @@ import Postgres
 extension GrantQueue {
     /// Takes up to `$2` claimable jobs of app `$4` for worker `$1` with a lease of `$3` seconds.
     ///
+    /// A claim starts after position (`$6` priority, `$7` run_at, `$8` id) in the
+    /// claim index's order; `ClaimPosition.start` reads it from the start. Jobs
+    /// not yet due are not in that index (`scheduled`, sql/019), except the few a
+    /// stager moved in ahead of their run_at.
+    ///
     /// Claims go one app at a time (the engine rotates across apps), each from the
     /// app's own slice of the claim index, so another app's backlog is never in the
     /// way. A paused app (`visibility_apps.paused_until` set) yields nothing, except
@@ -35,11 +40,12 @@ extension GrantQueue {
             next AS (
                 SELECT j.id
                 FROM visibility_grant_jobs AS j
-                WHERE j.app = $4 AND j.state = 'pending' AND j.run_at <= now()
+                WHERE j.app = $4 AND j.state = 'pending' AND NOT j.ordering_blocked AND NOT j.scheduled
+                  AND (-(j.priority::int), j.run_at, j.id) > (-($6::int), $7::timestamptz, $8::bigint)
+                  AND j.run_at <= now()
                   AND EXISTS (SELECT 1 FROM visibility_apps AS a
                               WHERE a.name = $4 AND (a.paused_until IS NULL OR a.probe_by = $1))
-                  AND NOT j.ordering_blocked
-                ORDER BY j.priority DESC, j.run_at, j.id
+                ORDER BY -(j.priority::int), j.run_at, j.id
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED
             )
@@ -51,16 +57,25 @@ extension GrantQueue {
                 updated_at = now()
             FROM next, worker_schema
             WHERE j.id = next.id
-            RETURNING j.id, j.to_corp_ids, j.opt_user_id, j.fields, j.attempts, j.max_attempts, j.locked_until, j.priority, j.app
+            RETURNING j.id, j.to_corp_ids, j.opt_user_id, j.fields, j.attempts, j.max_attempts, j.locked_until, j.priority, j.app, j.run_at
             """
     )
 
-    /// Claims up to `limit` jobs for `workerID`, highest priority first, then
-    /// oldest `run_at`, then lowest id; the batch comes back highest priority
-    /// first, then by id (RETURNING keeps no order). Each claim counts as an attempt.
-    public func claim(workerID: String, limit: Int, lease: Duration, app: String = GrantApp.defaultName) throws -> [ClaimedGrantJob] {
+    /// `claimBatch`'s parameters, in order.
+    static func claimParameters(workerID: String, limit: Int, lease: Duration, app: String = GrantApp.defaultName,
+                                after position: ClaimPosition = .start) -> [any PostgresEncodable] {
+        [workerID, limit, lease.seconds, app, String(SchemaMigrator.requiredVersion),
+         Int(position.priority), position.runAt, position.id]
+    }
+
+    /// Claims up to `limit` jobs for `workerID` that come after `position`, highest
+    /// priority first, then oldest `run_at`, then lowest id; the batch comes back
+    /// highest priority first, then by id (RETURNING keeps no order). Each claim
+    /// counts as an attempt.
+    public func claim(workerID: String, limit: Int, lease: Duration, app: String = GrantApp.defaultName,
+                      after position: ClaimPosition = .start) throws -> [ClaimedGrantJob] {
         guard limit > 0 else { return [] }
-        let rows = try connection.query(Self.claimBatch, [workerID, limit, lease.seconds, app, String(SchemaMigrator.requiredVersion)])
+        let rows = try connection.query(Self.claimBatch, Self.claimParameters(workerID: workerID, limit: limit, lease: lease, app: app, after: position))
         return try rows.map { row in
             ClaimedGrantJob(
                 id: try row.decode(0),
@@ -71,7 +86,8 @@ extension GrantQueue {
                 maxAttempts: try row.decode(5),
                 lockedUntil: try row.decode(6),
                 priority: try row.decode(7),
-                app: try row.decode(8)
+                app: try row.decode(8),
+                runAt: try row.decode(9)
             )
         }.sorted { $0.priority != $1.priority ? $0.priority > $1.priority : $0.id < $1.id }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 @testable import GrantQueue
 @testable import QueueHotPath
 import XCTest
@@ -34,7 +35,12 @@ final class PgbenchScriptTests: XCTestCase {
     static func makeScript() -> String {
         let worker = "('pgbench-' || :worker)"
         // Indented: scripts/bench cuts the claim out again (up to the ")" in column 0) to EXPLAIN it.
-        let claim = substitute(GrantQueue.claimBatch.sql, [worker, ":batch", "30", "'default'", "'\(SchemaMigrator.requiredVersion)'"])
+        // From the start of the claim order, as a worker's claim is whenever that costs little.
+        let start = ClaimPosition.start
+        let claim = substitute(GrantQueue.claimBatch.sql, [
+            worker, ":batch", "30", "'default'", "'\(SchemaMigrator.requiredVersion)'",
+            "\(start.priority)", "'\(PostgresTimestamp.format(start.runAt))'", "\(start.id)",
+        ])
             .split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n")
         // One outcome per claimed job: succeeded, as the fake API would answer.
         func each(_ value: String) -> String { "array_fill(\(value), ARRAY[:claimed])" }

@@ -186,7 +186,7 @@ final class AppProducersTests: RoleTestCase {
         let worker = try connect(as: try createLogin(in: "visibility_worker"))
         let producer = try confinedProducer(to: "acme").connection
         let statements: [(String, [any PostgresEncodable])] = [
-            (GrantQueue.claimBatch.sql, ["w", 10, 30.0, "default", "\(SchemaMigrator.requiredVersion)"]),
+            (GrantQueue.claimBatch.sql, GrantQueue.claimParameters(workerID: "w", limit: 10, lease: .seconds(30))),
             ("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'succeeded' AND finished_at < now() - interval '1 day'", []),
             ("SELECT a.* FROM visibility_grant_attempts AS a JOIN visibility_grant_jobs AS j ON j.id = a.job_id WHERE j.app = 'acme'", []),
         ]

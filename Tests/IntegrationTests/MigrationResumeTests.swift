@@ -93,28 +93,34 @@ final class MigrationResumeTests: DatabaseTestCase {
         XCTAssertFalse(after.stdout.contains("INVALID"), after.stdout)
     }
 
-    /// A producer's open transaction holds the lock 018's trigger needs. `migrate`
+    /// A producer's open transaction holds the lock 019's new column needs. `migrate`
     /// waits at most --lock-timeout each try, rolls back, names the session, and tries
     /// again; claims and inserts meanwhile wait no longer than that. Once the producer
-    /// commits, the migration applies.
+    /// commits, the migrations apply.
     func testAMigrationBehindAnOpenTransactionNeverHoldsTheQueue() async throws {
-        let upToLast = SchemaMigrator(migrations: try migrator.migrations.filter { $0.version < SchemaMigrator.requiredVersion },
-                                      logger: TestEnvironment.logger)
-        try upToLast.migrate(connection)
+        let upTo18 = SchemaMigrator(migrations: try migrator.migrations.filter { $0.version <= 18 }, logger: TestEnvironment.logger)
+        try upTo18.migrate(connection)
         let producer = try database.connect()
         try producer.query("BEGIN")
         try insertJobs(1, on: producer)
 
         let migrating = try startWorker(["migrate", "--migrations-dir", TestEnvironment.migrationsDirectory.path,
                                          "--lock-timeout", "200ms"], environment: try databaseEnvironment())
+        // The probe claims as a build for 018 does (its statement runs on schema 18).
         let probe = try GrantQueue(configuration: database.configuration, logger: TestEnvironment.logger)
+        try probe.connection.query("SELECT set_config('visibility.worker_schema', '18', false)")
         var longest = Duration.zero
         var probes = 0
         // Insert and claim, again and again, while the migration tries: at least 3 tries.
         try await waitUntil(timeout: .seconds(60), "three tries of the migration") {
             let started = ContinuousClock.now
             try insertJobs(1, on: probe.connection)
-            _ = try probe.claim(workerID: "probe", limit: 1, lease: .seconds(60))
+            try probe.connection.query("""
+                UPDATE visibility_grant_jobs SET state = 'running', locked_by = 'probe', locked_until = now() + interval '1 minute',
+                       attempts = attempts + 1
+                WHERE id = (SELECT id FROM visibility_grant_jobs WHERE state = 'pending' AND NOT ordering_blocked
+                            ORDER BY priority DESC, run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                """)
             longest = max(longest, ContinuousClock.now - started)
             probes += 1
             return migrating.stderrSoFar.components(separatedBy: "migration waits for a lock").count > 3
@@ -123,7 +129,7 @@ final class MigrationResumeTests: DatabaseTestCase {
         try producer.query("COMMIT")
         let result = try await migrating.wait(timeout: .seconds(60))
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertTrue(result.stdout.contains("applied 1 migration: 018_claim_fence"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("applied 2 migrations: 019_claim_reads_only_what_it_takes, 020_claim_by_position"), result.stdout)
         // The queue kept moving through every try: probes completed between them. Each
         // waited at most one lock timeout (200 ms); the bound leaves room for a busy
         // machine, and catches a migration that queues the probe for its whole wait.

@@ -118,9 +118,9 @@ final class MigrationTests: DatabaseTestCase {
         try insertJobs(5000)
         try connection.query("UPDATE visibility_grant_jobs SET state = 'succeeded' WHERE id % 50 <> 0")
         try connection.query("ANALYZE visibility_grant_jobs")
-        let plan = try connection.query("EXPLAIN " + GrantQueue.claimBatch.sql, ["w", 10, 30.0, "default", "\(SchemaMigrator.requiredVersion)"])
+        let plan = try connection.query("EXPLAIN " + GrantQueue.claimBatch.sql, GrantQueue.claimParameters(workerID: "w", limit: 10, lease: .seconds(30)))
             .map { try $0.decode(0, as: String.self) }.joined(separator: "\n")
-        XCTAssertTrue(plan.contains("visibility_grant_jobs_claimable_heads_by_app"), plan)
+        XCTAssertTrue(plan.contains("visibility_grant_jobs_claim_order"), plan)
     }
 
     /// sql/009 on a database that 001-007 built and filled: every row stays, the
@@ -195,9 +195,9 @@ final class MigrationTests: DatabaseTestCase {
             SELECT id, 1, 'w', now(), 'retry' FROM visibility_grant_jobs WHERE id % 2 = 0
             """)
         let snapshot = """
-            SELECT (SELECT string_agg((row_to_json(j)::jsonb - 'ordering_blocked' - 'ordering_seq')::text, ',' ORDER BY id) FROM visibility_grant_jobs AS j)
+            SELECT (SELECT string_agg((row_to_json(j)::jsonb - 'ordering_blocked' - 'ordering_seq' - 'scheduled')::text, ',' ORDER BY id) FROM visibility_grant_jobs AS j)
                 || (SELECT string_agg(row_to_json(a)::text, ',' ORDER BY id) FROM visibility_grant_attempts AS a)
-            """  // Later migrations (014's ordering flag, 017's place in line) may add columns; the values kept are what counts.
+            """  // Later migrations (014's ordering flag, 017's place in line, 019's schedule) may add columns; the values kept are what counts.
         let rows = try connection.query(snapshot).first?.decode(0, as: String.self)
 
         let login = "producer_\(database.name)"

@@ -51,10 +51,10 @@ final class OrderingHeadsTests: DatabaseTestCase {
         // On a table this small the planner would rather read it whole; what matters is what the index holds.
         try connection.query("SET LOCAL enable_seqscan = off")
         try connection.query("SET LOCAL enable_bitmapscan = off")
-        let plan = try connection.query("EXPLAIN (ANALYZE, COSTS OFF) " + GrantQueue.claimBatch.sql, ["w", 10, 30.0, "default", "\(SchemaMigrator.requiredVersion)"])
+        let plan = try connection.query("EXPLAIN (ANALYZE, COSTS OFF) " + GrantQueue.claimBatch.sql, GrantQueue.claimParameters(workerID: "w", limit: 10, lease: .seconds(30)))
             .map { try $0.decode(0, as: String.self) }
         try connection.query("ROLLBACK")
-        let scan = try XCTUnwrap(plan.first { $0.contains("visibility_grant_jobs_claimable_heads_by_app") }, plan.joined(separator: "\n"))
+        let scan = try XCTUnwrap(plan.first { $0.contains("visibility_grant_jobs_claim_order") }, plan.joined(separator: "\n"))
         XCTAssertTrue(scan.contains(" rows=3 loops=1"), plan.joined(separator: "\n"))
 
         XCTAssertEqual(try claimNames(), ["long-1", "free-1", "free-2"])

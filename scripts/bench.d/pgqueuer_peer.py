@@ -2,7 +2,9 @@
 
 Enqueues N jobs whose payload is the grant's JSON body, then one PgQueuer
 process drains them, each job one HTTP PUT with that body to the fake API (64
-connections, 128 jobs in flight). Prints jobs/s on its last line.
+connections, 128 jobs in flight). Prints jobs/s on its last line. With a
+fourth argument `reader`, a REPEATABLE READ transaction that read the queue's
+table stays open for the whole drain (scenario Q1).
 """
 import asyncio
 import json
@@ -19,7 +21,7 @@ from pgqueuer.types import QueueExecutionMode
 PATH = "/v1.0/contact/orgAccounts/mobiles/visibleInOtherOrg"
 
 
-async def main(dsn: str, base_url: str, jobs: int) -> None:
+async def main(dsn: str, base_url: str, jobs: int, reader: bool) -> None:
     connection = await asyncpg.connect(dsn)
     queries = Queries(AsyncpgDriver(connection))
     await queries.install()
@@ -44,14 +46,21 @@ async def main(dsn: str, base_url: str, jobs: int) -> None:
             if response.status != 200 or json.loads(body).get("result") is not True:
                 failures += 1
 
+    holder = None
+    if reader:
+        holder = await asyncpg.connect(dsn)
+        await holder.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        await holder.fetchval("SELECT count(*) FROM pgqueuer")
     started = time.perf_counter()
     await manager.run(mode=QueueExecutionMode.drain, batch_size=64, max_concurrent_tasks=128)
     elapsed = time.perf_counter() - started
     await session.close()
+    if holder is not None:
+        await holder.close()
     await connection.close()
     print(f"failures: {failures}")
     print(f"{jobs / elapsed:.0f}")
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:] == ["reader"]))

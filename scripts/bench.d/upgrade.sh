@@ -128,7 +128,7 @@ upgrade_from() {
   else
     goal="no goal (migrations up to 016 run as written)"
   fi
-  echo "O|$what: this build's migrate to 18|$(seconds_between "$migrate_started" "$migrate_finished") s|$(tail -n 1 "$part_dir/migrate.log")"
+  echo "O|$what: this build's migrate to $("$bin" --version | sed -n '1s/.*requires migration \([0-9]*\).*/\1/p')|$(seconds_between "$migrate_started" "$migrate_finished") s|$(tail -n 1 "$part_dir/migrate.log")"
   echo "O|$what: longest wait of the write probe (insert + claim every 10 ms) during migrate|$longest ms|$goal; $in_window probe transactions during migrate"
   echo "O|$what: jobs/s during migrate|$during_rate jobs/s|$(awk -v a="$during_rate" -v b="$before_rate" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }') of the $measure_seconds s before it ($before_rate jobs/s); $(commas "$left") jobs still pending at its end"
 }

@@ -223,16 +223,20 @@ class Producer(threading.Thread):
     def insert(self, txn):
         rows = []
         for _ in range(self.rng.randint(1, 4)):
-            tag = f"s{self.soak.seed}-{txn.name}-{len(txn.jobs) + 1}"
+            # One job in ten is queued for later (staged when it falls due, sql/019), some
+            # at a higher priority; its tag carries the delay, which the checks read back.
+            delay = self.rng.randint(1, 15) if self.rng.random() < 0.1 else 0
+            priority = self.rng.choice((0, 0, 5)) if delay else 0
+            tag = f"s{self.soak.seed}-{txn.name}-{len(txn.jobs) + 1}" + (f"-d{delay}" if delay else "")
             app = self.rng.choice(APPS)
             key = f"s{self.soak.seed}-{app}-k{self.rng.randrange(KEYS_PER_APP)}" if self.rng.random() < 0.7 else None
             txn.jobs.append(Job(tag=tag, key=key))
             max_attempts = self.rng.choice((10, 10, 10, 3))
             opt_user_id = poisoned(self.rng, 0.02) + tag
             rows.append(f"('{{ding{self.rng.randrange(16**8):08x}}}', {sql_text(opt_user_id)}, {sql_text(tag)}, "
-                        f"{sql_text(key)}, {sql_text(app)}, {max_attempts})")
+                        f"{sql_text(key)}, {sql_text(app)}, {max_attempts}, {priority}, now() + interval '{delay} seconds')")
         return ("INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, idempotency_key, ordering_key, app, "
-                "max_attempts) VALUES " + ", ".join(rows) + ";")
+                "max_attempts, priority, run_at) VALUES " + ", ".join(rows) + ";")
 
     def transact(self, txn, statements, hold, rollback):
         if self.session is None:
@@ -653,6 +657,13 @@ def check(soak, attacker):
     log_counts = grep_logs(soak)
     above_max = int(soak.psql("SELECT count(*) FROM visibility_grant_jobs WHERE attempts > max_attempts")[0][0])
     attacks_short = {k: f"{soak.attacks[k]}/{n}" for k, n in attacker.scheduled.items() if soak.attacks[k] < n}
+    # Jobs queued for later: run, and never before their run_at (the first attempt's start).
+    later, early = (int(v) for v in soak.psql(
+        "SELECT count(*), count(*) FILTER (WHERE first_start < j.created_at + make_interval(secs => "
+        "substring(j.idempotency_key from '-d([0-9]+)$')::int)) "
+        "FROM visibility_grant_jobs AS j LEFT JOIN LATERAL (SELECT min(started_at) AS first_start "
+        "FROM visibility_grant_attempts AS a WHERE a.job_id = j.id) AS f ON true "
+        "WHERE j.idempotency_key ~ '-d[0-9]+$'")[0])
 
     summarize(soak, rows, committed, applied, applications, expired, has_seq)
     results = [
@@ -667,6 +678,7 @@ def check(soak, attacker):
         (log_counts["deadlocks"] == 0, f"deadlocks in logs: {log_counts['deadlocks']} (must be 0)"),
         (log_counts["lock-space errors"] == 0, f"lock-space errors in logs: {log_counts['lock-space errors']} (must be 0)"),
         (above_max == 0, f"attempts above max_attempts: {above_max} (must be 0)"),
+        (later > 0 and early == 0, f"jobs queued for later that ran before their run_at: {early} of {later} (must be 0 of more than 0)"),
         (not soak.unexpected, f"other errors (producers, enqueue, workers, harness): {len(soak.unexpected)} (must be 0)"),
         (not attacks_short, f"attacks not run: {attacks_short or 0} (must be 0)"),
         (soak.reader_seconds < 10 or (soak.horizon_readings > 0 and soak.horizon_longest >= 1.0),
