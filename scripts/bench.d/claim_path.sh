@@ -112,7 +112,7 @@ peer_url="${DATABASE_URL%/*}/pgqueuer_peer"
 peer_pinned=$(scripts/bench.d/pgqueuer_peer.sh "$run_dir" "$DATABASE_URL" "$bin" "$peer_jobs" reader 2>>"$run_dir/peer.log" | tail -n 1)
 peer_kept=$(ratio "$peer_pinned" "$peer_clean")
 
-fmt() { printf "%'d" "$1"; }
+fmt() { echo "$1" | sed -E ':a;s/([0-9])([0-9]{3})($|,)/\1,\2\3/;ta'; }
 echo "Q|Q1, 1 worker drains $(fmt "$jobs") jobs, no other transaction|$clean_total s|tenths (s): $clean_tenths"
 echo "Q|Q1, the same with a REPEATABLE READ reader open throughout|$pinned_total s|tenths (s): $pinned_tenths; last tenth $(ratio "$last_tenth" "$first_tenth")x the first (goal <= 1.15), whole drain $(ratio "$pinned_total" "$clean_total")x (goal <= 1.1); $dead dead rows at the end"
 echo "Q|Q1, PgQueuer drains $(fmt "$peer_jobs") jobs, without and with the reader|$peer_clean / $peer_pinned jobs/s|PgQueuer keeps $peer_kept of its unpinned rate, this worker $ours_kept (goal: more than PgQueuer)"
