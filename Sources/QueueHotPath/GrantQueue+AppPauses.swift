@@ -56,13 +56,27 @@ extension GrantQueue {
         sql: "UPDATE visibility_apps SET paused_until = least(paused_until, now()) WHERE name = $1 AND paused_until IS NOT NULL"
     )
 
-    /// Whether any job of the apps `$1` is running, or pending and due before `$2` seconds from now.
+    /// Whether any job of the apps `$1` is running, or could run within `$2`
+    /// seconds from now: claimable by then (the claim index), queued for later and
+    /// due by then (the stagers' index), or a keyed arrival not yet admitted. A
+    /// keyed job behind its key's head runs after the head, which one of those
+    /// covers. Each part reads only an index of live work, so the check that
+    /// `--until-empty` makes every 200 ms costs nothing behind a million jobs
+    /// queued for next month (a plain `run_at` filter read the whole table).
     static let unfinishedDueSoonForApps = PostgresStatement(
         name: "grant_jobs_unfinished_due_soon_for_apps",
         sql: """
             SELECT EXISTS (
                 SELECT 1 FROM visibility_grant_jobs
-                WHERE app = ANY($1::text[]) AND state = 'pending' AND run_at <= now() + make_interval(secs => $2::float8)
+                WHERE app = ANY($1::text[]) AND state = 'pending' AND NOT ordering_blocked AND NOT scheduled
+                  AND run_at <= now() + make_interval(secs => $2::float8)
+            ) OR EXISTS (
+                SELECT 1 FROM visibility_grant_jobs
+                WHERE scheduled AND state = 'pending' AND run_at <= now() + make_interval(secs => $2::float8)
+                  AND app = ANY($1::text[])
+            ) OR EXISTS (
+                SELECT 1 FROM visibility_grant_jobs
+                WHERE ordering_key IS NOT NULL AND ordering_seq IS NULL AND state = 'pending' AND app = ANY($1::text[])
             ) OR EXISTS (
                 SELECT 1 FROM visibility_grant_jobs WHERE app = ANY($1::text[]) AND state = 'running'
             )

@@ -75,6 +75,30 @@ final class ClaimPathTests: DatabaseTestCase {
         XCTAssertEqual(try queue.claim(workerID: "w", limit: 5, lease: .seconds(30)).map(\.optUserId), ["p9"])
     }
 
+    /// `--until-empty` asks every 200 ms whether anything could still run soon.
+    func testTheUntilEmptyCheckReadsOnlyLiveWork() throws {
+        try connection.query("""
+            INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, priority, run_at)
+            SELECT ARRAY['ding' || g], 'later' || g, 10, now() + interval '30 days' FROM generate_series(1, 20000) AS g
+            """)
+        try connection.query("ANALYZE visibility_grant_jobs")
+        let queue = GrantQueue(connection: connection)
+        XCTAssertFalse(try queue.hasUnfinishedJobs(apps: [GrantApp.defaultName], dueWithin: .seconds(60)))
+        let plan = try connection.query(
+            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + GrantQueue.unfinishedDueSoonForApps.sql, [[GrantApp.defaultName], 60.0]
+        ).first?.decode(0, as: String.self) ?? ""
+        let pages = try XCTUnwrap((JSONSerialization.jsonObject(with: Data(plan.utf8)) as? [[String: Any]])?.first?["Plan"] as? [String: Any])
+        let read = (pages["Shared Hit Blocks"] as? Int ?? 0) + (pages["Shared Read Blocks"] as? Int ?? 0)
+        XCTAssertLessThanOrEqual(read, pagesOfAFreshClaim, "the check read past 20,000 jobs due in 30 days (\(read) pages)")
+
+        // What could still run: a job queued for a minute from now, a keyed arrival.
+        try connection.query("INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, run_at) VALUES ('{a}', 'soon', now() + interval '30 seconds')")
+        XCTAssertTrue(try queue.hasUnfinishedJobs(apps: [GrantApp.defaultName], dueWithin: .seconds(60)))
+        XCTAssertFalse(try queue.hasUnfinishedJobs(apps: [GrantApp.defaultName], dueWithin: .seconds(10)))
+        try connection.query("INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key) VALUES ('{b}', 'keyed', 'k')")
+        XCTAssertTrue(try queue.hasUnfinishedJobs(apps: [GrantApp.defaultName], dueWithin: .seconds(10)), "an arrival not yet admitted")
+    }
+
     // MARK: - Reading the plan
 
     struct ClaimScan {
