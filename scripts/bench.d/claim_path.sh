@@ -15,12 +15,14 @@
 #       the drain alone, claim p99 <= 2x.
 #
 #   claim_path.sh RUN_DIR BIN      (DATABASE_URL: a migrated database to use)
-#   VW_BENCH_Q_JOBS (1000000), VW_BENCH_Q_PEER_JOBS (100000) size Q1.
+#   VW_BENCH_Q_JOBS (1000000), VW_BENCH_Q_PEER_JOBS (100000) size Q1;
+#   VW_BENCH_Q_PARTS (12) runs Q1, Q2 or both.
 #
 # Prints "Q|what|result|compared with" lines.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/bench-scenario.sh" claim_path "$@"
 jobs=${VW_BENCH_Q_JOBS:-1000000}
 peer_jobs=${VW_BENCH_Q_PEER_JOBS:-100000}
+parts=${VW_BENCH_Q_PARTS:-12}
 pgbench="$(postgres_bindir)/pgbench"
 [ -x "$pgbench" ] || pgbench=$(command -v pgbench)
 
@@ -96,6 +98,7 @@ start_fake "$bin" "$run_dir" --accept-token bench-token --threads 1
 pids+=("$fake_pid")
 
 # ---------------------------------------------------------------- Q1
+if [[ "$parts" == *1* ]]; then
 reset "$jobs"
 read -r clean_total clean_tenths < <(drain_by_tenths)
 reset "$jobs"
@@ -116,8 +119,10 @@ fmt() { echo "$1" | sed -E ':a;s/([0-9])([0-9]{3})($|,)/\1,\2\3/;ta'; }
 echo "Q|Q1, 1 worker drains $(fmt "$jobs") jobs, no other transaction|$clean_total s|tenths (s): $clean_tenths"
 echo "Q|Q1, the same with a REPEATABLE READ reader open throughout|$pinned_total s|tenths (s): $pinned_tenths; last tenth $(ratio "$last_tenth" "$first_tenth")x the first (goal <= 1.15), whole drain $(ratio "$pinned_total" "$clean_total")x (goal <= 1.1); $dead dead rows at the end"
 echo "Q|Q1, PgQueuer drains $(fmt "$peer_jobs") jobs, without and with the reader|$peer_clean / $peer_pinned jobs/s|PgQueuer keeps $peer_kept of its unpinned rate, this worker $ours_kept (goal: more than PgQueuer)"
+fi
 
 # ---------------------------------------------------------------- Q2
+[[ "$parts" == *2* ]] || exit 0
 due=20000
 claim_sql=$(sed -n '/^WITH claimed AS (/,/^)$/p' scripts/bench.d/claim_complete.pgbench | sed '1d;$d')
 printf '\\set worker random(1, 1000000000)\n%s;\n' "$claim_sql" >"$run_dir/claim.pgbench"
