@@ -58,11 +58,12 @@ extension GrantQueue {
 
     /// Whether any job of the apps `$1` is running, or could run within `$2`
     /// seconds from now: claimable by then (the claim index), queued for later and
-    /// due by then (the stagers' index), or a keyed arrival not yet admitted. A
-    /// keyed job behind its key's head runs after the head, which one of those
-    /// covers. Each part reads only an index of live work, so the check that
-    /// `--until-empty` makes every 200 ms costs nothing behind a million jobs
-    /// queued for next month (a plain `run_at` filter read the whole table).
+    /// due by then (the stagers' index), a keyed arrival not yet admitted, or a
+    /// keyed job due by then behind its key's head (the head may be another app's:
+    /// keys are shared across apps). Each part reads an index of work still to do
+    /// (the last, one of keyed jobs), so the check that `--until-empty` makes every
+    /// 200 ms costs nothing behind a million jobs queued for next month (a plain
+    /// `run_at` filter read the whole table).
     static let unfinishedDueSoonForApps = PostgresStatement(
         name: "grant_jobs_unfinished_due_soon_for_apps",
         sql: """
@@ -77,6 +78,10 @@ extension GrantQueue {
             ) OR EXISTS (
                 SELECT 1 FROM visibility_grant_jobs
                 WHERE ordering_key IS NOT NULL AND ordering_seq IS NULL AND state = 'pending' AND app = ANY($1::text[])
+            ) OR EXISTS (
+                SELECT 1 FROM visibility_grant_jobs
+                WHERE ordering_key IS NOT NULL AND ordering_blocked AND state = 'pending' AND app = ANY($1::text[])
+                  AND run_at <= now() + make_interval(secs => $2::float8)
             ) OR EXISTS (
                 SELECT 1 FROM visibility_grant_jobs WHERE app = ANY($1::text[]) AND state = 'running'
             )

@@ -97,6 +97,16 @@ final class ClaimPathTests: DatabaseTestCase {
         XCTAssertFalse(try queue.hasUnfinishedJobs(apps: [GrantApp.defaultName], dueWithin: .seconds(10)))
         try connection.query("INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key) VALUES ('{b}', 'keyed', 'k')")
         XCTAssertTrue(try queue.hasUnfinishedJobs(apps: [GrantApp.defaultName], dueWithin: .seconds(10)), "an arrival not yet admitted")
+
+        // A keyed job behind a head of another app: it runs once that head is done.
+        try connection.query("DELETE FROM visibility_grant_jobs WHERE opt_user_id IN ('soon', 'keyed')")
+        try connection.query("INSERT INTO visibility_apps (name, app_key) VALUES ('other', 'key-other')")
+        try connection.query("INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key, app) VALUES ('{c}', 'head', 'shared', 'other')")
+        try connection.query("INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, ordering_key) VALUES ('{d}', 'behind', 'shared')")
+        _ = try queue.admitArrivals()
+        XCTAssertTrue(try XCTUnwrap(connection.query("SELECT ordering_blocked FROM visibility_grant_jobs WHERE opt_user_id = 'behind'").first?.decode(0, as: Bool.self)))
+        XCTAssertTrue(try queue.hasUnfinishedJobs(apps: [GrantApp.defaultName], dueWithin: .seconds(10)),
+                      "a job of this app waits behind another app's head")
     }
 
     // MARK: - Reading the plan
