@@ -91,7 +91,7 @@ print(f"{marks[-1]:.1f}", " ".join(f"{t:.1f}" for t in tenths))
 PY
   wait "$worker"
   [ "$(sql "SELECT count(*) FROM visibility_grant_jobs WHERE state = 'succeeded'")" -eq "$jobs" ] \
-    || { say "Q: the drain left jobs unfinished"; exit 1; }
+    || { say "Q: the drain left jobs unfinished; the worker's log ends:"; tail -n 20 "$run_dir/workers.log" >&2; exit 1; }
 }
 
 start_fake "$bin" "$run_dir" --accept-token bench-token --threads 1
@@ -110,9 +110,14 @@ read -r first_tenth _ <<<"$pinned_tenths"
 last_tenth=${pinned_tenths##* }
 ours_kept=$(ratio "$clean_total" "$pinned_total")
 
-peer_clean=$(scripts/bench.d/pgqueuer_peer.sh "$run_dir" "$DATABASE_URL" "$bin" "$peer_jobs" 2>>"$run_dir/peer.log" | tail -n 1)
-peer_url="${DATABASE_URL%/*}/pgqueuer_peer"
-peer_pinned=$(scripts/bench.d/pgqueuer_peer.sh "$run_dir" "$DATABASE_URL" "$bin" "$peer_jobs" reader 2>>"$run_dir/peer.log" | tail -n 1)
+# peer [reader]: PgQueuer's jobs/s; its output goes to peer.log, shown if it fails.
+peer() {
+  scripts/bench.d/pgqueuer_peer.sh "$run_dir" "$DATABASE_URL" "$bin" "$peer_jobs" "$@" >>"$run_dir/peer.log" 2>&1 \
+    || { say "Q1: the PgQueuer peer failed:"; tail -n 30 "$run_dir/peer.log" >&2; exit 1; }
+  tail -n 1 "$run_dir/peer.log"
+}
+peer_clean=$(peer)
+peer_pinned=$(peer reader)
 peer_kept=$(ratio "$peer_pinned" "$peer_clean")
 
 fmt() { echo "$1" | sed -E ':a;s/([0-9])([0-9]{3})($|,)/\1,\2\3/;ta'; }
@@ -147,10 +152,11 @@ q2() {
     "$bin" run --until-empty --concurrency 64 --batch-size 256 --poll-interval 100ms 2>>"$run_dir/workers.log"
   finished=$(now)
   [ "$(sql "SELECT count(*) FROM visibility_grant_jobs WHERE opt_user_id LIKE 'due-%' AND state = 'succeeded'")" -eq "$due" ] \
-    || { say "Q2: the drain left due jobs unfinished"; exit 1; }
+    || { say "Q2: the drain left due jobs unfinished; the worker's log ends:"; tail -n 20 "$run_dir/workers.log" >&2; exit 1; }
   q2_queue "$1"
   rm -f "$run_dir"/pgbench_log.*
-  (cd "$run_dir" && "$pgbench" -n -M prepared -c 1 -j 1 -t $((due / 64)) -D batch=64 -l -f claim.pgbench "$DATABASE_URL" >pgbench-q2.log 2>&1)
+  (cd "$run_dir" && "$pgbench" -n -M prepared -c 1 -j 1 -t $((due / 64)) -D batch=64 -l -f claim.pgbench "$DATABASE_URL" >pgbench-q2.log 2>&1) \
+    || { say "Q2: pgbench failed:"; cat "$run_dir/pgbench-q2.log" >&2; exit 1; }
   p99=$(cat "$run_dir"/pgbench_log.* | awk '{ print $3 }' | sort -n | awk '{ v[NR] = $1 } END { printf "%.2f", v[int(NR * 0.99)] / 1000 }')
   awk -v a="$started" -v b="$finished" -v p="$p99" 'BEGIN { printf "%.2f %s\n", b - a, p }'
 }
