@@ -588,6 +588,7 @@ CREATE TABLE public.visibility_grant_jobs (
     ordering_blocked boolean DEFAULT false NOT NULL,
     ordering_seq bigint,
     scheduled boolean DEFAULT false NOT NULL,
+    traceparent text,
     CONSTRAINT attempts_must_not_be_negative CHECK ((attempts >= 0)),
     CONSTRAINT fields_must_be_a_flat_list CHECK (((cardinality(fields) = 0) OR ((array_ndims(fields) = 1) AND (array_lower(fields, 1) = 1)))),
     CONSTRAINT fields_must_be_mobile_or_status CHECK ((fields <@ ARRAY['mobile'::text, 'status'::text])),
@@ -607,7 +608,8 @@ CREATE TABLE public.visibility_grant_jobs (
     CONSTRAINT to_corp_ids_must_be_a_flat_list CHECK (((array_ndims(to_corp_ids) = 1) AND (array_lower(to_corp_ids, 1) = 1))),
     CONSTRAINT to_corp_ids_must_have_1_to_100_entries CHECK (((cardinality(to_corp_ids) >= 1) AND (cardinality(to_corp_ids) <= 100))),
     CONSTRAINT to_corp_ids_must_not_contain_empty_strings CHECK ((array_position(to_corp_ids, ''::text) IS NULL)),
-    CONSTRAINT to_corp_ids_must_not_contain_null CHECK ((array_position(to_corp_ids, NULL::text) IS NULL))
+    CONSTRAINT to_corp_ids_must_not_contain_null CHECK ((array_position(to_corp_ids, NULL::text) IS NULL)),
+    CONSTRAINT traceparent_must_be_w3c CHECK (((traceparent IS NULL) OR ((traceparent ~ '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$'::text) AND (substr(traceparent, 4, 32) <> '00000000000000000000000000000000'::text) AND (substr(traceparent, 37, 16) <> '0000000000000000'::text))))
 )
 WITH (fillfactor='70', autovacuum_vacuum_scale_factor='0.01', autovacuum_analyze_scale_factor='0.02', autovacuum_vacuum_cost_delay='1');
 
@@ -634,6 +636,12 @@ COMMENT ON COLUMN public.visibility_grant_jobs.ordering_seq IS 'Set by a worker 
 --
 
 COMMENT ON COLUMN public.visibility_grant_jobs.scheduled IS 'Set by the database when a pending job''s run_at is written ahead of now; cleared by a worker''s stager shortly before the job falls due. Scheduled jobs are not in the claim index.';
+
+--
+-- Name: COLUMN visibility_grant_jobs.traceparent; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.visibility_grant_jobs.traceparent IS 'The W3C Trace Context traceparent of the producer''s span that queued the job (optional), for the spans of its attempts to join.';
 
 --
 -- Name: visibility_grant_jobs_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -733,7 +741,8 @@ CREATE TABLE public.visibility_workers (
     paused_until timestamp with time zone,
     paused_since timestamp with time zone,
     version text,
-    apps_without_secret text[]
+    apps_without_secret text[],
+    last_outcome_by_app jsonb
 );
 
 --
@@ -741,6 +750,12 @@ CREATE TABLE public.visibility_workers (
 --
 
 COMMENT ON TABLE public.visibility_workers IS 'visibility-worker processes and their heartbeats.';
+
+--
+-- Name: COLUMN visibility_workers.last_outcome_by_app; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.visibility_workers.last_outcome_by_app IS 'When this worker last wrote an outcome of each app''s jobs, as {"app": unix seconds}: the stall flag of status and /metrics.';
 
 --
 -- Name: visibility_apps app_key_must_be_unique; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1114,6 +1129,12 @@ GRANT INSERT(max_attempts) ON TABLE public.visibility_grant_jobs TO visibility_p
 --
 
 GRANT INSERT(app) ON TABLE public.visibility_grant_jobs TO visibility_producer;
+
+--
+-- Name: COLUMN visibility_grant_jobs.traceparent; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(traceparent) ON TABLE public.visibility_grant_jobs TO visibility_producer;
 
 --
 -- Name: TABLE visibility_rate_buckets; Type: ACL; Schema: public; Owner: -

@@ -25,7 +25,7 @@ public enum GrantJobFile {
     /// The columns a file may carry (names as in the table).
     public static let columns = [
         "to_corp_ids", "opt_user_id", "fields", "idempotency_key", "ordering_key", "priority", "run_at", "max_attempts",
-        "app",
+        "app", "traceparent",
     ]
 
     public struct LineError: Sendable, Equatable, CustomStringConvertible {
@@ -115,7 +115,7 @@ public enum GrantJobFile {
                 toCorpIds: corpIDs, optUserId: userID, fields: try strings("fields") ?? [],
                 idempotencyKey: try string("idempotency_key"), orderingKey: try string("ordering_key"),
                 priority: try integer("priority"), runAt: try string("run_at"), maxAttempts: try integer("max_attempts"),
-                app: try string("app")))
+                app: try string("app"), traceparent: try string("traceparent")))
         } catch {
             return .failure(error)
         }
@@ -144,7 +144,7 @@ public enum GrantJobFile {
                 toCorpIds: list("to_corp_ids"), optUserId: userID, fields: list("fields"),
                 idempotencyKey: cell("idempotency_key"), orderingKey: cell("ordering_key"),
                 priority: try integer("priority"), runAt: cell("run_at"), maxAttempts: try integer("max_attempts"),
-                app: cell("app")))
+                app: cell("app"), traceparent: cell("traceparent")))
         } catch {
             return .failure(error)
         }
@@ -152,10 +152,11 @@ public enum GrantJobFile {
 
     static func makeJob(
         toCorpIds: [String], optUserId: String, fields: [String], idempotencyKey: String?, orderingKey: String?,
-        priority: Int?, runAt: String?, maxAttempts: Int?, app: String?
+        priority: Int?, runAt: String?, maxAttempts: Int?, app: String?, traceparent: String?
     ) throws(FieldError) -> NewGrantJob {
         var job = NewGrantJob(toCorpIds: toCorpIds, optUserId: optUserId, fields: fields,
-                              idempotencyKey: idempotencyKey, orderingKey: orderingKey, app: app ?? GrantApp.defaultName)
+                              idempotencyKey: idempotencyKey, orderingKey: orderingKey, app: app ?? GrantApp.defaultName,
+                              traceparent: traceparent)
         if let priority {
             guard let value = Int16(exactly: priority) else { throw FieldError(NewGrantJob.priorityProblem(priority)) }
             job.priority = value

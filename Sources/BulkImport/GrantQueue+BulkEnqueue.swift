@@ -8,7 +8,7 @@ extension GrantQueue {
     static let createStagingTable = """
         CREATE TEMP TABLE visibility_grant_jobs_incoming (
             line int, to_corp_ids text[], opt_user_id text, fields text[], idempotency_key text,
-            ordering_key text, priority smallint, run_at timestamptz, max_attempts int, app text
+            ordering_key text, priority smallint, run_at timestamptz, max_attempts int, app text, traceparent text
         ) ON COMMIT DROP
         """
 
@@ -23,7 +23,8 @@ extension GrantQueue {
 
     static let copyIntoStaging = """
         COPY visibility_grant_jobs_incoming
-            (line, to_corp_ids, opt_user_id, fields, idempotency_key, ordering_key, priority, run_at, max_attempts, app)
+            (line, to_corp_ids, opt_user_id, fields, idempotency_key, ordering_key, priority, run_at, max_attempts, app,
+             traceparent)
         FROM STDIN
         """
 
@@ -46,9 +47,10 @@ extension GrantQueue {
             SELECT line, idempotency_key FROM visibility_grant_jobs_incoming WHERE idempotency_key IS NOT NULL
         )
         INSERT INTO visibility_grant_jobs
-            (to_corp_ids, opt_user_id, fields, idempotency_key, ordering_key, priority, run_at, max_attempts, app)
+            (to_corp_ids, opt_user_id, fields, idempotency_key, ordering_key, priority, run_at, max_attempts, app,
+             traceparent)
         SELECT to_corp_ids, opt_user_id, fields, idempotency_key, ordering_key, priority,
-               coalesce(run_at, now()), max_attempts, app
+               coalesce(run_at, now()), max_attempts, app, traceparent
         FROM visibility_grant_jobs_incoming
         ORDER BY line
         ON CONFLICT (idempotency_key) DO NOTHING
@@ -156,6 +158,7 @@ extension GrantQueue {
         [
             String(line), job.toCorpIds.postgresText, job.optUserId, job.fields.postgresText, job.idempotencyKey,
             job.orderingKey, String(job.priority), job.runAt?.postgresText, String(job.maxAttempts), job.app,
+            job.traceparent,
         ]
     }
 }

@@ -24,6 +24,14 @@ public struct GrantApp: Sendable, Equatable, Codable {
     /// The producer logins confined to this app (sql/013_app_producers.sql);
     /// nil when the reader may not see them (producers may not).
     public var producerRoles: [String]?
+    /// The backlog signals (`AppSignals`), where the reader asked for them (`status`).
+    public var dueJobs: Int?
+    public var dueJobsAtLeast: Bool?
+    public var oldestDueJobAgeSeconds: Double?
+    public var allowedCallsPerSecond: Double?
+    public var secondsToDrain: Double?
+    public var secondsSinceLastOutcome: Double?
+    public var stalled: Bool?
 
     public init(name: String, appKey: String?, globalQPS: Double? = nil, comment: String? = nil, pauseReason: String? = nil,
                 pausedUntil: Date? = nil, pausedSince: Date? = nil, probeBy: String? = nil, unfinishedJobs: Int = 0,
@@ -41,4 +49,15 @@ public struct GrantApp: Sendable, Equatable, Codable {
     }
 
     public var isPaused: Bool { pausedUntil != nil }
+
+    /// Takes the app's signals in (they sit beside its other fields in `status --json`).
+    public mutating func apply(_ signals: AppSignals) {
+        dueJobs = signals.dueJobs
+        dueJobsAtLeast = signals.dueJobsAtLeast
+        oldestDueJobAgeSeconds = signals.oldestDueJobAgeSeconds
+        allowedCallsPerSecond = signals.allowedCallsPerSecond
+        secondsToDrain = signals.secondsToDrain
+        secondsSinceLastOutcome = signals.secondsSinceLastOutcome
+        stalled = signals.stalled
+    }
 }

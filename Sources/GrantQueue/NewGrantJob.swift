@@ -27,11 +27,14 @@ public struct NewGrantJob: Sendable, Equatable {
     public var maxAttempts: Int32
     /// The DingTalk app whose credentials and quota apply (a row of `visibility_apps`).
     public var app: String
+    /// The W3C `traceparent` of the producer's span that queued the job, if any.
+    public var traceparent: String?
 
     public init(
         toCorpIds: [String], optUserId: String, fields: [String] = [], idempotencyKey: String? = nil,
         orderingKey: String? = nil, priority: Int16 = 0, runAt: Date? = nil,
-        maxAttempts: Int32 = NewGrantJob.defaultMaxAttempts, app: String = GrantApp.defaultName
+        maxAttempts: Int32 = NewGrantJob.defaultMaxAttempts, app: String = GrantApp.defaultName,
+        traceparent: String? = nil
     ) {
         self.toCorpIds = toCorpIds
         self.optUserId = optUserId
@@ -42,6 +45,7 @@ public struct NewGrantJob: Sendable, Equatable {
         self.runAt = runAt
         self.maxAttempts = maxAttempts
         self.app = app
+        self.traceparent = traceparent
     }
 
     /// The rules the table's CHECK constraints enforce, checked before anything is
@@ -68,6 +72,9 @@ public struct NewGrantJob: Sendable, Equatable {
         }
         if orderingKey == "" {
             problems.append("ordering_key must not be empty; leave it out instead [ordering_key_must_not_be_empty]")
+        }
+        if let traceparent, !Self.isW3CTraceparent(traceparent) {
+            problems.append("traceparent must be a W3C traceparent: 00-<32 hex>-<16 hex>-<2 hex>, lowercase, ids not all zeros [traceparent_must_be_w3c]")
         }
         if !(1...1000).contains(maxAttempts) {
             problems.append("max_attempts must be 1 to 1000 (got \(maxAttempts)) [max_attempts_must_be_1_to_1000]")
@@ -99,6 +106,18 @@ public struct NewGrantJob: Sendable, Equatable {
             problems.append("run_at must be at most 366 days ahead (got \(ISO8601DateFormatter().string(from: runAt))) [run_at_must_be_at_most_366_days_ahead]")
         }
         return problems
+    }
+
+    /// What the constraint `traceparent_must_be_w3c` (sql/021) accepts.
+    public static func isW3CTraceparent(_ value: String) -> Bool {
+        let bytes = Array(value.utf8)
+        guard bytes.count == 55, bytes[0] == UInt8(ascii: "0"), bytes[1] == UInt8(ascii: "0"),
+              bytes[2] == UInt8(ascii: "-"), bytes[35] == UInt8(ascii: "-"), bytes[52] == UInt8(ascii: "-")
+        else { return false }
+        let lowerHex = { (byte: UInt8) in (48...57).contains(byte) || (97...102).contains(byte) }
+        let traceID = bytes[3..<35], parentID = bytes[36..<52], flags = bytes[53..<55]
+        guard traceID.allSatisfy(lowerHex), parentID.allSatisfy(lowerHex), flags.allSatisfy(lowerHex) else { return false }
+        return traceID.contains { $0 != UInt8(ascii: "0") } && parentID.contains { $0 != UInt8(ascii: "0") }
     }
 
     /// Also for values a file holds that do not even fit in a smallint.

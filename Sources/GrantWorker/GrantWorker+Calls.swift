@@ -82,6 +82,7 @@ extension GrantWorker {
 
     /// Counts outcomes for the exit summary and the metrics alike.
     private func count(_ disposition: GrantJobOutcome.Disposition, code: String?, app: String, times: Int = 1) {
+        if case .released = disposition {} else { activity.outcome(app: app) }
         counters.update { counters in
             switch disposition {
             case .succeeded: counters.succeeded += times

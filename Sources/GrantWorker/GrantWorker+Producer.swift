@@ -236,6 +236,7 @@ extension GrantWorker {
         let allowed = [app.rateLimiter.currentRate, fleetLimiter?.rate].compactMap { $0 }.min() ?? 0
         metrics.allowedRate.record(allowed)
         metrics.allowedRate(app: app.name, allowed)
+        activity.allowedRate(app: app.name, allowed)
     }
 
     /// Sends admitted jobs: each call gets the next slot of its app's own rate here,

@@ -22,6 +22,8 @@ public final class GrantWorker: Sendable {
     public let options: WorkerOptions
     public let counters = WorkerCounters()
     let metrics = WorkerMetrics()
+    /// Each app's last outcome and allowed rate here, for the heartbeat and the app signals.
+    let activity = AppActivity()
     /// What each app's context is built from (see `AppRoster`).
     let credentials: AppCredentials
     let logger: Logger
@@ -69,7 +71,7 @@ public final class GrantWorker: Sendable {
                                   unwrittenJobIDs: { completer.unwrittenJobIDs }, pauseGate: pauseGate,
                                   appsWithoutSecret: { appsWithoutSecret.current },
                                   health: DatabaseHealth(role: "leases", database: database.displayName, logger: logger),
-                                  metrics: metrics, logger: logger, host: ProcessInfo.processInfo.hostName,
+                                  activity: activity, metrics: metrics, logger: logger, host: ProcessInfo.processInfo.hostName,
                                   pid: ProcessInfo.processInfo.processIdentifier)
         pruner = options.retention.map { Pruner(configuration: writesDatabase, retention: $0, interval: options.pruneInterval, logger: logger) }
     }

@@ -23,18 +23,20 @@ final class LeaseKeeper: Sendable {
     private let pauseGate: PauseGate
     private let appsWithoutSecret: @Sendable () -> [String]
     let health: DatabaseHealth
+    private let activity: AppActivity
     private let metrics: WorkerMetrics
     private let logger: Logger
     private let host: String
     private let pid: Int32
 
-    /// How often `visibility_queue_depth` is read (a count over the due backlog).
+    /// How often the app signals (and with them `visibility_queue_depth`) are read:
+    /// each a bounded read (`AppSignals.Options.countLimit`), whatever the backlog.
     static let queueDepthInterval: Duration = .seconds(15)
 
     init(configuration: PostgresConfiguration, options: WorkerOptions, inFlight: InFlightJobs,
          unwrittenJobIDs: @escaping @Sendable () -> [Int64], pauseGate: PauseGate,
-         appsWithoutSecret: @escaping @Sendable () -> [String], health: DatabaseHealth, metrics: WorkerMetrics,
-         logger: Logger, host: String, pid: Int32) {
+         appsWithoutSecret: @escaping @Sendable () -> [String], health: DatabaseHealth, activity: AppActivity,
+         metrics: WorkerMetrics, logger: Logger, host: String, pid: Int32) {
         self.configuration = configuration
         self.options = options
         self.inFlight = inFlight
@@ -42,6 +44,7 @@ final class LeaseKeeper: Sendable {
         self.pauseGate = pauseGate
         self.appsWithoutSecret = appsWithoutSecret
         self.health = health
+        self.activity = activity
         self.metrics = metrics
         self.logger = logger
         self.host = host
@@ -70,7 +73,7 @@ final class LeaseKeeper: Sendable {
     private func report() -> GrantQueue.WorkerReport {
         GrantQueue.WorkerReport(inFlight: inFlight.count, pause: pauseGate.report.map {
             ($0.reason, ContinuousClock.now.duration(to: $0.until))
-        }, version: options.version)
+        }, version: options.version, lastOutcomeByApp: activity.lastOutcomeByApp)
     }
 
     private func loop() {
@@ -102,7 +105,10 @@ final class LeaseKeeper: Sendable {
                 if options.reportQueueDepth, ContinuousClock.now >= nextDepthReading {
                     // A count over the backlog: not on every heartbeat, and never a reason to
                     // treat the database as down (the gauge just keeps its last value).
-                    if let depth = try? active.dueJobCount() { metrics.queueDepth.record(depth) }
+                    if let signals = try? active.appSignals(defaultCap: options.globalQPS, observedRate: activity.allowedRate(app:)) {
+                        for app in signals { metrics.signals(app) }
+                        metrics.queueDepth.record(signals.reduce(0) { $0 + $1.dueJobs })
+                    }
                     if let horizon = try? active.horizon() {
                         metrics.oldestTransactionAge.record(horizon.oldestTransactionAgeSeconds ?? 0)
                         metrics.jobsDeadRows.record(horizon.jobsDeadRows)

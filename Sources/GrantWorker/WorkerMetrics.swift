@@ -1,4 +1,5 @@
 import CoreMetrics
+import GrantQueue
 
 /// What the worker reports through swift-metrics. Without a backend
 /// (no `--metrics-port`) every call here is a no-op.
@@ -11,7 +12,7 @@ struct WorkerMetrics: Sendable {
     /// Calls per second this process allows itself now (its own adaptive rate, or the
     /// fleet's budget under `--global-qps`, whichever is lower); 0 while uncapped.
     let allowedRate = Gauge(label: "visibility_allowed_rate")
-    /// Due pending jobs, counted every `Completer.queueDepthInterval`.
+    /// Due jobs of every app (the sum of `visibility_due_jobs`), read every `LeaseKeeper.queueDepthInterval`.
     let queueDepth = Gauge(label: "visibility_queue_depth")
     /// Seconds the oldest transaction holding vacuum back on the jobs table has been
     /// open (0 when none), and the table's dead rows: read with the queue depth.
@@ -46,6 +47,18 @@ struct WorkerMetrics: Sendable {
     /// counted every `AppRoster.throttledCountInterval`).
     func throttledJobs(app: String, _ count: Int) {
         Gauge(label: "visibility_app_throttled_jobs", dimensions: [("app", app)]).record(count)
+    }
+
+    /// One app's backlog signals (`AppSignals`), for autoscalers. Seconds to drain is
+    /// -1 while no rate is known or none is allowed (a paused app): more workers would
+    /// not drain it sooner.
+    func signals(_ app: AppSignals) {
+        let dimensions = [("app", app.app)]
+        Gauge(label: "visibility_oldest_due_job_age_seconds", dimensions: dimensions).record(app.oldestDueJobAgeSeconds ?? 0)
+        Gauge(label: "visibility_due_jobs", dimensions: dimensions).record(app.dueJobs)
+        Gauge(label: "visibility_allowed_calls_per_second", dimensions: dimensions).record(app.allowedCallsPerSecond ?? 0)
+        Gauge(label: "visibility_seconds_to_drain", dimensions: dimensions).record(app.secondsToDrain ?? -1)
+        Gauge(label: "visibility_stalled", dimensions: dimensions).record(app.stalled ? 1 : 0)
     }
 
     /// Per error code; the factory keeps one counter per code.

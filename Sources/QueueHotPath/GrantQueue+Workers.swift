@@ -17,11 +17,13 @@ extension GrantQueue {
     static let heartbeat = PostgresStatement(
         name: "workers_heartbeat",
         sql: """
-            INSERT INTO visibility_workers AS w (id, host, pid, in_flight, pause_reason, paused_until, paused_since, version)
-            VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::float8), CASE WHEN $5::text IS NOT NULL THEN now() END, $7)
+            INSERT INTO visibility_workers AS w
+                (id, host, pid, in_flight, pause_reason, paused_until, paused_since, version, last_outcome_by_app)
+            VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::float8), CASE WHEN $5::text IS NOT NULL THEN now() END, $7,
+                    $8::jsonb)
             ON CONFLICT (id) DO UPDATE
             SET heartbeat_at = now(), in_flight = EXCLUDED.in_flight, pause_reason = EXCLUDED.pause_reason, version = EXCLUDED.version,
-                paused_until = EXCLUDED.paused_until,
+                paused_until = EXCLUDED.paused_until, last_outcome_by_app = EXCLUDED.last_outcome_by_app,
                 paused_since = CASE WHEN EXCLUDED.pause_reason IS NOT NULL THEN coalesce(w.paused_since, now()) END
             RETURNING (SELECT oldest_worker_schema FROM visibility_schema_compatibility)
             """
@@ -61,11 +63,23 @@ extension GrantQueue {
         public var pause: (reason: String, remaining: Duration)?
         /// What the worker's build calls itself, for `status`.
         public var version: String?
+        /// When this worker last wrote an outcome of each app's jobs (for the stall flag).
+        public var lastOutcomeByApp: [String: Date]
 
-        public init(inFlight: Int, pause: (reason: String, remaining: Duration)? = nil, version: String? = nil) {
+        public init(inFlight: Int, pause: (reason: String, remaining: Duration)? = nil, version: String? = nil,
+                    lastOutcomeByApp: [String: Date] = [:]) {
             self.inFlight = inFlight
             self.pause = pause
             self.version = version
+            self.lastOutcomeByApp = lastOutcomeByApp
+        }
+
+        /// `{"app": unix seconds}`, as sql/021 keeps it.
+        var lastOutcomeJSON: String? {
+            guard !lastOutcomeByApp.isEmpty else { return nil }
+            let seconds = lastOutcomeByApp.mapValues { ($0.timeIntervalSince1970 * 1000).rounded() / 1000 }
+            guard let data = try? JSONEncoder().encode(seconds) else { return nil }
+            return String(decoding: data, as: UTF8.self)
         }
     }
 
@@ -74,7 +88,8 @@ extension GrantQueue {
     @discardableResult
     public func heartbeat(workerID: String, host: String, pid: Int32, report: WorkerReport) throws -> Int {
         let rows = try connection.query(Self.heartbeat, [workerID, host, pid, report.inFlight, report.pause?.reason,
-                                                         report.pause?.remaining.seconds, report.version])
+                                                         report.pause?.remaining.seconds, report.version,
+                                                         report.lastOutcomeJSON])
         return try rows.first?.decode(0, as: Int?.self) ?? 0
     }
 

@@ -7,8 +7,9 @@ extension GrantQueue {
         name: "grant_jobs_insert_one",
         sql: """
             INSERT INTO visibility_grant_jobs
-                (to_corp_ids, opt_user_id, fields, idempotency_key, ordering_key, priority, run_at, max_attempts, app)
-            VALUES ($1::text[], $2, $3::text[], $4, $5, $6, coalesce($7::timestamptz, now()), $8, $9)
+                (to_corp_ids, opt_user_id, fields, idempotency_key, ordering_key, priority, run_at, max_attempts, app,
+                 traceparent)
+            VALUES ($1::text[], $2, $3::text[], $4, $5, $6, coalesce($7::timestamptz, now()), $8, $9, $10)
             ON CONFLICT (idempotency_key) DO NOTHING
             RETURNING id
             """
@@ -24,7 +25,7 @@ extension GrantQueue {
     public func enqueue(_ job: NewGrantJob) throws -> EnqueueResult {
         let rows = try connection.query(Self.insertOne, [
             job.toCorpIds, job.optUserId, job.fields, job.idempotencyKey, job.orderingKey,
-            job.priority, job.runAt, job.maxAttempts, job.app,
+            job.priority, job.runAt, job.maxAttempts, job.app, job.traceparent,
         ])
         if let row = rows.first {
             return .inserted(id: try row.decode(0, as: Int64.self))

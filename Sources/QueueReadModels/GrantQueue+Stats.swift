@@ -62,10 +62,15 @@ extension GrantQueue {
             lastMinute = QueueStats.Activity(succeeded: try row.decode(0), failed: try row.decode(1), retried: try row.decode(2))
             lastHour = QueueStats.Activity(succeeded: try row.decode(3), failed: try row.decode(4), retried: try row.decode(5))
         }
+        var apps = try apps()
+        let signals = Dictionary(try appSignals().map { ($0.app, $0) }, uniquingKeysWith: { first, _ in first })
+        for index in apps.indices {
+            if let found = signals[apps[index].name] { apps[index].apply(found) }
+        }
         return QueueStats(
             countsByState: counts, scheduledPending: scheduled, oldestPendingAgeSeconds: oldest,
             lastMinute: lastMinute, lastHour: lastHour, errorCodes: codes, workers: workers,
-            unexplainedRows: unexplained, apps: try apps(), throttledJobsByApp: try throttledJobCounts(codes: throttleCodes),
+            unexplainedRows: unexplained, apps: apps, throttledJobsByApp: try throttledJobCounts(codes: throttleCodes),
             database: try horizon()
         )
     }

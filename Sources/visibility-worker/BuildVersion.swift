@@ -8,13 +8,13 @@ enum BuildVersion {
     /// changes whenever `SchemaMigrator.requiredVersion` does: docs/OPERATIONS.md's
     /// table of releases gives each number its migration, and CommandLineTests
     /// fails when this build's pair is not its last row.
-    static let number = "1.2.0"
+    static let number = "1.3.0"
 
     /// The git commit scripts/package built from (with `-dirty` for uncommitted
     /// changes), or `unknown` for a plain `swift build`.
     static var commit: String { String(cString: visibility_worker_build_commit()) }
 
-    /// `1.2.0 (commit abc1234; requires migration 20, accepts schemas 20+)`: what
+    /// `1.3.0 (commit abc1234; requires migration 21, accepts schemas 21+)`: what
     /// `--version` prints first, `run` logs and `status` shows.
     static var description: String {
         let required = SchemaMigrator.requiredVersion

@@ -19,7 +19,7 @@ struct EnqueueCommand: ParsableCommand {
 
             CSV needs a header naming its columns (to_corp_ids and opt_user_id at
             least; also fields, idempotency_key, ordering_key, priority, run_at,
-            max_attempts, app); list cells separate values with | or a comma. JSON Lines
+            max_attempts, app, traceparent); list cells separate values with | or a comma. JSON Lines
             takes one object per line with the same keys.
 
             Examples:
@@ -59,6 +59,9 @@ struct EnqueueCommand: ParsableCommand {
     @Option(help: "The DingTalk app (a name from `apps list`) whose credentials apply. (default: default)")
     var app: String = GrantApp.defaultName
 
+    @Option(help: "The W3C traceparent (00-<trace id>-<span id>-<flags>) of the span that queues the job, kept with it.")
+    var traceparent: String?
+
     @Option(help: "Read jobs from this file ('-' for standard input).")
     var file: String?
 
@@ -86,7 +89,7 @@ struct EnqueueCommand: ParsableCommand {
         }
         var job = NewGrantJob(
             toCorpIds: corpIDs, optUserId: optUserID ?? "", fields: fields, idempotencyKey: idempotencyKey,
-            orderingKey: orderingKey, priority: priority, maxAttempts: maxAttempts, app: app
+            orderingKey: orderingKey, priority: priority, maxAttempts: maxAttempts, app: app, traceparent: traceparent
         )
         job.runAt = try runAt.map { try Settings.timestamp($0, flag: "--run-at") }
         let problems = job.problems()

@@ -126,6 +126,8 @@ struct StatusCommand: ParsableCommand {
                 }
             }
         }
+        lines.append("")
+        lines.append(renderSignals(stats.apps))
         if !stats.throttledJobsByApp.isEmpty {
             // A throttle uses no attempt: these jobs wait on DingTalk's limits, not on a stalled worker.
             lines.append("")
@@ -137,6 +139,24 @@ struct StatusCommand: ParsableCommand {
         if stats.apps.count > 1 || stats.apps.contains(where: \.isPaused) {
             lines.append("")
             lines.append(AppsCommand.List.render(stats.apps))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Each app's backlog signals (docs/OPERATIONS.md, "Autoscaling").
+    static func renderSignals(_ apps: [GrantApp]) -> String {
+        var lines = ["APP                   DUE JOBS   OLDEST DUE  ALLOWED CALLS/S  SECONDS TO DRAIN  STALLED"]
+        for app in apps {
+            let due = app.dueJobs.map { "\($0)\(app.dueJobsAtLeast == true ? "+" : "")" } ?? "-"
+            let oldest = app.oldestDueJobAgeSeconds.map { String(format: "%.1f s", $0) } ?? "-"
+            let allowed = app.allowedCallsPerSecond.map { String(format: "%g", $0) } ?? "uncapped"
+            let drain = app.secondsToDrain.map { String(format: "%.0f", $0) + (app.dueJobsAtLeast == true ? "+" : "") } ?? "-"
+            lines.append(app.name.padding(toLength: 22, withPad: " ", startingAt: 0)
+                + due.padding(toLength: 11, withPad: " ", startingAt: 0)
+                + oldest.padding(toLength: 12, withPad: " ", startingAt: 0)
+                + allowed.padding(toLength: 17, withPad: " ", startingAt: 0)
+                + drain.padding(toLength: 18, withPad: " ", startingAt: 0)
+                + (app.stalled == true ? "YES: no outcome for \(app.secondsSinceLastOutcome.map { String(format: "%.0f s", $0) } ?? "as long as any live worker knows")" : "no"))
         }
         return lines.joined(separator: "\n")
     }

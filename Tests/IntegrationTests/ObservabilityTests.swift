@@ -98,6 +98,41 @@ final class ObservabilityTests: DatabaseTestCase {
                        "throttles fail nothing and use no attempt")
     }
 
+    /// Each app's backlog signals, per app, on every worker's `/metrics`; and the
+    /// worker's last outcome per app in its heartbeat, which the stall flag reads.
+    func testEveryWorkerServesEachAppsSignals() async throws {
+        let server = try await startFake()
+        try connection.query("""
+            INSERT INTO visibility_apps (name, app_key, paused_until, pause_reason, paused_since)
+            VALUES ('held', 'key-held', now() + interval '1 hour', 'quota used up', now())
+            """)
+        try connection.query("INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, app) SELECT ARRAY['d'], 'h' || g, 'held' FROM generate_series(1, 50) AS g")
+        try insertJobs(20)
+        let worker = try startWorker(["run", "--metrics-port", "0", "--log-format", "json", "--poll-interval", "100ms"],
+                                     environment: try workerEnvironment(server))
+        let url = try metricsURL(of: worker)
+        try await waitUntil(timeout: .seconds(30), "the default app's jobs to be done") {
+            try count("SELECT count(*) FROM visibility_grant_jobs WHERE app = 'default' AND state = 'succeeded'") == 20
+        }
+        var samples: [String: Double] = [:]
+        try await waitUntil(timeout: .seconds(20), "the signals to be read") {
+            samples = try parsePrometheusText(String(decoding: try await get(url).body, as: UTF8.self))
+            return samples[#"visibility_due_jobs{app="held"}"#] != nil
+        }
+        XCTAssertEqual(samples[#"visibility_due_jobs{app="held"}"#], 50)
+        XCTAssertEqual(samples[#"visibility_allowed_calls_per_second{app="held"}"#], 0, "paused")
+        XCTAssertEqual(samples[#"visibility_seconds_to_drain{app="held"}"#], -1, "no rate to drain at")
+        XCTAssertEqual(samples[#"visibility_stalled{app="held"}"#], 0, "a pause is not a stall")
+        XCTAssertNotNil(samples[#"visibility_oldest_due_job_age_seconds{app="held"}"#])
+        XCTAssertEqual(samples[#"visibility_stalled{app="default"}"#], 0)
+        XCTAssertNotNil(samples["visibility_queue_depth"])
+        try await waitUntil(timeout: .seconds(30), "the heartbeat to carry the last outcome of the default app") {
+            try count("SELECT count(*) FROM visibility_workers WHERE (last_outcome_by_app ->> 'default')::float8 > extract(epoch FROM now()) - 60") == 1
+        }
+        let stopped = try await worker.stop()
+        XCTAssertEqual(stopped.status, 0, stopped.stderr)
+    }
+
     func testMetricsCountWhatEachWorkerWrote() async throws {
         let server = try await startFake { $0.faults.systemBusy = 0.05 }
         try insertJobs(600)
