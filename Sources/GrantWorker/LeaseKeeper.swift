@@ -51,6 +51,9 @@ final class LeaseKeeper: Sendable {
         self.pid = pid
     }
 
+    /// Most jobs one rescue pass takes back.
+    static let rescueLimit = 1000
+
     /// Renews every lease this often: a lease survives two missed renewals.
     var interval: Duration { max(options.lease / 3, .milliseconds(500)) }
 
@@ -80,6 +83,7 @@ final class LeaseKeeper: Sendable {
         var queue: GrantQueue?
         var nextDepthReading = ContinuousClock.now
         var reportedWithoutSecret: [String]?
+        var rescueWindow = RescueWindow()
         while !thread.isStopping {
             heartbeatRequested.store(false, ordering: .relaxed)
             var wait = interval
@@ -97,7 +101,10 @@ final class LeaseKeeper: Sendable {
                 let sentAt = ContinuousClock.now
                 try active.extendLeases(jobIDs: calling + unwrittenJobIDs(), workerID: options.workerID, lease: options.lease)
                 inFlight.renewed(calling, sentAt: sentAt)
-                let rescued = try active.rescueExpiredLeases()
+                let rescueStart = ContinuousClock.now
+                let lookBack = rescueWindow.lookBack(at: rescueStart)
+                let rescued = try active.rescueExpiredLeases(limit: Self.rescueLimit, lookBack: lookBack)
+                rescueWindow.record(passStartedAt: rescueStart, lookBack: lookBack, rescued: rescued.count, limit: Self.rescueLimit)
                 if !rescued.isEmpty {
                     logger.warning("took back jobs whose worker stopped renewing its lease", metadata: ["jobs": "\(rescued.count)"])
                 }

@@ -9,16 +9,34 @@ extension GrantQueue {
     /// `failed` once `max_attempts` is used up), and the lost attempt is recorded as
     /// `lease_expired`, its error code saying which of the two it was. Any worker
     /// may run this; SKIP LOCKED keeps two rescuers off the same rows.
+    ///
+    /// `$2`: how many seconds back to look for leases that ran out (NULL: all the
+    /// way). Each range is a range of `visibility_grant_jobs_running_leases`, whose
+    /// front holds the running version of every job run since the horizon was last
+    /// free (a pinned horizon keeps them all): a pass that looks only as far back
+    /// as the last one steps over none of them (`RescueWindow`).
     static let rescueExpiredLeases = PostgresStatement(
         name: "grant_jobs_rescue_expired",
         sql: """
-            WITH expired AS (
-                SELECT id, locked_by, locked_until, locked_until > now() + \(longestLeaseSQL) AS implausible
+            WITH lapsed AS (
+                SELECT id, locked_by, locked_until, false AS implausible
                 FROM visibility_grant_jobs
-                WHERE state = 'running' AND (locked_until < now() OR locked_until > now() + \(longestLeaseSQL))
+                WHERE state = 'running' AND locked_until < now()
+                  AND locked_until >= now() - make_interval(secs => coalesce($2::float8, 3.2e9))
                 ORDER BY locked_until
                 LIMIT $1
                 FOR UPDATE SKIP LOCKED
+            ),
+            too_long AS (
+                SELECT id, locked_by, locked_until, true AS implausible
+                FROM visibility_grant_jobs
+                WHERE state = 'running' AND locked_until > now() + \(longestLeaseSQL)
+                ORDER BY locked_until
+                LIMIT $1
+                FOR UPDATE SKIP LOCKED
+            ),
+            expired AS (
+                SELECT * FROM lapsed UNION ALL SELECT * FROM too_long
             ),
             rescued AS (
                 UPDATE visibility_grant_jobs AS j
@@ -50,10 +68,11 @@ extension GrantQueue {
             """
     )
 
-    /// Returns the jobs taken back.
+    /// Returns the jobs taken back. `lookBack`: only leases that ran out this long
+    /// ago or less (nil: any), and leases too long to be real.
     @discardableResult
-    public func rescueExpiredLeases(limit: Int = 1000) throws -> [CompletedGrantJob] {
-        try connection.query(Self.rescueExpiredLeases, [limit]).map {
+    public func rescueExpiredLeases(limit: Int = 1000, lookBack: Duration? = nil) throws -> [CompletedGrantJob] {
+        try connection.query(Self.rescueExpiredLeases, [limit, lookBack?.seconds]).map {
             CompletedGrantJob(id: try $0.decode(0), state: try $0.decode(1))
         }
     }

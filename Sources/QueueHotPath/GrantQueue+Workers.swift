@@ -34,13 +34,19 @@ extension GrantQueue {
     /// completion is being finished, and one locked by anyone else (an operator's
     /// open transaction) cannot be taken from this worker by a rescuer either, so
     /// waiting for it would only hold up every other lease.
+    ///
+    /// The state is compared with a sub-select, not with the constant: from the
+    /// constant, a generic plan (what a named statement becomes) proves the
+    /// predicate of `visibility_grant_jobs_running_leases` and, with statistics
+    /// taken while nothing ran, walks that whole index instead of looking the ids
+    /// up; behind a pinned horizon the index holds every job run since it began.
     static let extendLeases = PostgresStatement(
         name: "grant_jobs_extend_leases",
         sql: """
             UPDATE visibility_grant_jobs AS j
             SET locked_until = now() + make_interval(secs => $3::float8)
             FROM (SELECT id FROM visibility_grant_jobs
-                  WHERE id = ANY($2::bigint[]) AND state = 'running' AND locked_by = $1
+                  WHERE id = ANY($2::bigint[]) AND locked_by = $1 AND state = (SELECT 'running')
                   FOR UPDATE SKIP LOCKED) AS mine
             WHERE j.id = mine.id
             """

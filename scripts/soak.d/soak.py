@@ -8,6 +8,7 @@ transaction is one psql fed statements on stdin)."""
 
 import argparse
 import bisect
+import hashlib
 import json
 import os
 import random
@@ -70,6 +71,7 @@ class Soak:
         # What `status --json` reported of the reader while it was open (database.oldestTransactionAgeSeconds).
         self.horizon_readings = 0
         self.horizon_longest = 0.0
+        self.stalled_readings = []
         self.env = dict(os.environ, DATABASE_URL=args.database_url)
 
     def now(self):
@@ -186,6 +188,13 @@ class Session:
         self.log.close()
 
 
+def traceparent(tag):
+    """The W3C trace context a producer gives the job tagged `tag` (the checks
+    derive it again, with PostgreSQL's md5, to see that it was kept)."""
+    digest = hashlib.md5(tag.encode()).hexdigest()
+    return f"00-{digest}-{digest[:16]}-01"
+
+
 def poisoned(rng, share):
     """The opt_user_id prefix that makes the fake refuse a job for good (employee.not.exist), for SHARE of jobs."""
     return "nonexistent-" if rng.random() < share else ""
@@ -233,10 +242,12 @@ class Producer(threading.Thread):
             txn.jobs.append(Job(tag=tag, key=key))
             max_attempts = self.rng.choice((10, 10, 10, 3))
             opt_user_id = poisoned(self.rng, 0.02) + tag
+            trace = traceparent(tag) if self.rng.random() < 0.3 else None
             rows.append(f"('{{ding{self.rng.randrange(16**8):08x}}}', {sql_text(opt_user_id)}, {sql_text(tag)}, "
-                        f"{sql_text(key)}, {sql_text(app)}, {max_attempts}, {priority}, now() + interval '{delay} seconds')")
+                        f"{sql_text(key)}, {sql_text(app)}, {max_attempts}, {priority}, now() + interval '{delay} seconds', "
+                        f"{sql_text(trace)})")
         return ("INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, idempotency_key, ordering_key, app, "
-                "max_attempts, priority, run_at) VALUES " + ", ".join(rows) + ";")
+                "max_attempts, priority, run_at, traceparent) VALUES " + ", ".join(rows) + ";")
 
     def transact(self, txn, statements, hold, rollback):
         if self.session is None:
@@ -315,6 +326,8 @@ class BulkLoader(threading.Thread):
                         "opt_user_id": poisoned(self.rng, 0.01) + tag, "idempotency_key": tag, "app": app}
                 if key:
                     line["ordering_key"] = key
+                if i % 3 == 0:
+                    line["traceparent"] = traceparent(tag)
                 out.write(json.dumps(line) + "\n")
         return txn, path
 
@@ -530,7 +543,9 @@ class Reader(threading.Thread):
         try:
             result = subprocess.run([self.soak.args.bin, "status", "--json"], env=self.soak.env,
                                     capture_output=True, text=True, timeout=30)
-            age = json.loads(result.stdout)["database"].get("oldestTransactionAgeSeconds") if result.returncode == 0 else None
+            status = json.loads(result.stdout) if result.returncode == 0 else None
+            age = status["database"].get("oldestTransactionAgeSeconds") if status else None
+            stalled = [app["name"] for app in status["apps"] if app["stalled"]] if status else []
         except (subprocess.TimeoutExpired, ValueError, KeyError, TypeError):
             return
         if result.returncode != 0:
@@ -538,6 +553,9 @@ class Reader(threading.Thread):
         with self.soak.lock:
             self.soak.horizon_readings += 1
             self.soak.horizon_longest = max(self.soak.horizon_longest, age or 0.0)
+            # Three workers serve every app throughout: no app may look stalled.
+            if stalled:
+                self.soak.stalled_readings.append(f"{self.soak.now():.0f}s: {', '.join(stalled)}")
 
     def ended(self, session):
         message = session.error()
@@ -665,6 +683,15 @@ def check(soak, attacker):
         "FROM visibility_grant_attempts AS a WHERE a.job_id = j.id) AS f ON true "
         "WHERE j.idempotency_key ~ '-d[0-9]+$'")[0])
 
+    # Trace contexts given by producers and bulk loads: kept as given.
+    traced, mangled = (int(v) for v in soak.psql(
+        "SELECT count(*), count(*) FILTER (WHERE traceparent <> '00-' || md5(idempotency_key) || '-' "
+        "|| left(md5(idempotency_key), 16) || '-01') FROM visibility_grant_jobs WHERE traceparent IS NOT NULL")[0])
+    # After the drain every app's signals say: nothing due, nothing stalled.
+    signals = [(app["name"], app.get("dueJobs"), app.get("stalled")) for app in json.loads(subprocess.run(
+        [soak.args.bin, "status", "--json"], env=soak.env, capture_output=True, text=True, timeout=60).stdout or "{}").get("apps", [])]
+    signals_wrong = [s for s in signals if s[1] != 0 or s[2]]
+
     summarize(soak, rows, committed, applied, applications, expired, has_seq)
     results = [
         (lost == 0, f"rows lost: {lost} (must be 0)"),
@@ -679,6 +706,12 @@ def check(soak, attacker):
         (log_counts["lock-space errors"] == 0, f"lock-space errors in logs: {log_counts['lock-space errors']} (must be 0)"),
         (above_max == 0, f"attempts above max_attempts: {above_max} (must be 0)"),
         (later > 0 and early == 0, f"jobs queued for later that ran before their run_at: {early} of {later} (must be 0 of more than 0)"),
+        (traced > 0 and mangled == 0, f"trace contexts not kept as given: {mangled} of {traced} (must be 0 of more than 0)"),
+        (len(signals) == len(APPS) and not signals_wrong,
+         f"apps whose signals after the drain show due or stalled jobs: {signals_wrong or 0} of {len(signals)} (must be 0 of {len(APPS)})"),
+        (not soak.stalled_readings,
+         f"status readings with an app stalled while workers served it: {len(soak.stalled_readings)} "
+         f"of {soak.horizon_readings} (must be 0){': ' + '; '.join(soak.stalled_readings[:3]) if soak.stalled_readings else ''}"),
         (not soak.unexpected, f"other errors (producers, enqueue, workers, harness): {len(soak.unexpected)} (must be 0)"),
         (not attacks_short, f"attacks not run: {attacks_short or 0} (must be 0)"),
         (soak.reader_seconds < 10 or (soak.horizon_readings > 0 and soak.horizon_longest >= 1.0),
