@@ -883,6 +883,12 @@ CREATE INDEX visibility_grant_jobs_claim_order ON public.visibility_grant_jobs U
 CREATE INDEX visibility_grant_jobs_finished_by_finished_at ON public.visibility_grant_jobs USING btree (finished_at) WHERE (state = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text]));
 
 --
+-- Name: visibility_grant_jobs_finished_without_finished_at; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX visibility_grant_jobs_finished_without_finished_at ON public.visibility_grant_jobs USING btree (id) WHERE ((state = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])) AND (finished_at IS NULL));
+
+--
 -- Name: visibility_grant_jobs_ordering_arrivals; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -901,6 +907,12 @@ CREATE INDEX visibility_grant_jobs_ordering_heads ON public.visibility_grant_job
 CREATE INDEX visibility_grant_jobs_ordering_line ON public.visibility_grant_jobs USING btree (ordering_key, ordering_seq NULLS FIRST, id) WHERE ((ordering_key IS NOT NULL) AND (state = ANY (ARRAY['pending'::text, 'running'::text])) AND ((ordering_seq IS NOT NULL) OR (state = 'running'::text)));
 
 --
+-- Name: visibility_grant_jobs_pending_after_http_429; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX visibility_grant_jobs_pending_after_http_429 ON public.visibility_grant_jobs USING btree (app) WHERE ((state = 'pending'::text) AND (last_http_status = 429));
+
+--
 -- Name: visibility_grant_jobs_running_leases; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -913,10 +925,22 @@ CREATE INDEX visibility_grant_jobs_running_leases ON public.visibility_grant_job
 CREATE INDEX visibility_grant_jobs_scheduled_by_run_at ON public.visibility_grant_jobs USING btree (run_at) WHERE (scheduled AND (state = 'pending'::text));
 
 --
+-- Name: visibility_grant_jobs_succeeded_without_attempt; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX visibility_grant_jobs_succeeded_without_attempt ON public.visibility_grant_jobs USING btree (id) WHERE ((state = 'succeeded'::text) AND (attempts = 0));
+
+--
 -- Name: visibility_grant_jobs_unfinished_by_ordering_key; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX visibility_grant_jobs_unfinished_by_ordering_key ON public.visibility_grant_jobs USING btree (ordering_key, id) WHERE ((ordering_key IS NOT NULL) AND (state = ANY (ARRAY['pending'::text, 'running'::text])));
+
+--
+-- Name: visibility_grant_jobs_unfinished_with_finished_at; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX visibility_grant_jobs_unfinished_with_finished_at ON public.visibility_grant_jobs USING btree (id) WHERE ((state = ANY (ARRAY['pending'::text, 'running'::text])) AND (finished_at IS NOT NULL));
 
 --
 -- Name: visibility_grant_jobs visibility_grant_jobs_fence_claims; Type: TRIGGER; Schema: public; Owner: -

@@ -115,6 +115,7 @@ final class ConsoleApp: Sendable {
         }
         filter.idempotencyKey = fields["key"]
         filter.orderingKey = fields["okey"]
+        filter.app = fields["app"]?.trimmingCharacters(in: .whitespaces)
         return filter
     }
 

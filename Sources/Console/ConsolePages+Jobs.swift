@@ -6,7 +6,7 @@ extension ConsolePages {
     /// The filter as query fields, in the names the list's form uses.
     static func fields(of filter: ConsoleJobFilter) -> [(String, String?)] {
         [("state", filter.state), ("code", filter.errorCode), ("id", filter.id.map(String.init)),
-         ("key", filter.idempotencyKey), ("okey", filter.orderingKey)]
+         ("key", filter.idempotencyKey), ("okey", filter.orderingKey), ("app", filter.app)]
     }
 
     static func jobsPage(_ jobs: [ConsoleJob], filter: ConsoleJobFilter, before: Int64?, pageSize: Int, context: Context) -> String {
@@ -57,6 +57,7 @@ extension ConsolePages {
             \(input("id", "Job id", filter.id.map(String.init), "e.g. 4211"))
             \(input("key", "Idempotency key", filter.idempotencyKey, ""))
             \(input("okey", "Ordering key", filter.orderingKey, ""))
+            \(input("app", "App", filter.app, "e.g. default"))
             <button type="submit">Filter</button> <a href="/jobs">Clear</a>
             </form>
             \(actions)
@@ -127,7 +128,7 @@ extension ConsolePages {
 
     /// The bulk action's confirmation: how many jobs it would touch, and a button saying so.
     static func confirmPage(action: ConsoleAction, filter: ConsoleJobFilter, count: Int, limit: Int, context: Context) -> String {
-        let labels = ["state": "state", "code": "error code", "id": "job id", "key": "idempotency key", "okey": "ordering key"]
+        let labels = ["state": "state", "code": "error code", "id": "job id", "key": "idempotency key", "okey": "ordering key", "app": "app"]
         let described = fields(of: filter).compactMap { name, value in
             value.map { "\(labels[name] ?? name) <strong>\(HTML.escape($0))</strong>" }
         }.joined(separator: ", ")

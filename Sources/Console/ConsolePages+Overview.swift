@@ -57,8 +57,37 @@ extension ConsolePages {
             \(errorCodeTable(overview.errorCodes, terminal: true))
             \(errorCodeTable(overview.errorCodes, terminal: false))
             </div>
+            \(appTable(overview.apps))
             \(throttleTable(overview.throttledJobsByApp))
             \(workerTable(overview.workers))
+            """
+    }
+
+    /// Each app: its backlog signals (`AppSignals`), its pause and its rate
+    /// against its cap; the name opens the app's jobs.
+    private static func appTable(_ apps: [GrantApp]) -> String {
+        let rows = apps.map { app in
+            let due = app.dueJobs.map { HTML.number($0) + (app.dueJobsAtLeast == true ? "+" : "") } ?? "-"
+            let oldest = app.oldestDueJobAgeSeconds.map { HTML.age($0) } ?? "-"
+            let rate = app.allowedCallsPerSecond.map { String(format: "%g/s", $0) } ?? "uncapped"
+            let drain = app.secondsToDrain.map { HTML.age($0) + (app.dueJobsAtLeast == true ? "+" : "") } ?? "-"
+            var state = app.stalled == true ? "<span class=\"warn\" data-stalled=\"true\">stalled</span>" : "<span class=\"ok\">moving</span>"
+            if let reason = app.pauseReason {
+                let since = app.pausedSince.map { " since \(HTML.time($0))" } ?? ""
+                let until = app.pausedUntil.map { " until \(HTML.time($0))" } ?? ""
+                let probe = app.probeBy.map { ", probe by <code>\(HTML.escape($0))</code>" } ?? ""
+                state = "<span class=\"warn\">paused</span>\(since)\(until)\(probe): \(HTML.escape(reason))"
+            }
+            let href = "/jobs" + HTML.query([("app", app.name)])
+            return "<tr data-app=\"\(HTML.escape(app.name))\"><td><a href=\"\(HTML.escape(href))\">\(HTML.escape(app.name))</a></td>"
+                + "<td class=\"num\">\(due)</td><td class=\"num\">\(oldest)</td><td class=\"num\">\(rate)</td>"
+                + "<td class=\"num\">\(drain)</td><td>\(state)</td></tr>"
+        }.joined(separator: "\n")
+        return """
+            <div class="panel" id="apps"><h2>Apps <span class="muted">(due jobs counted up to 10,000 each)</span></h2>
+            <table><thead><tr><th>app</th><th class="num">due jobs</th><th class="num">oldest due</th>
+            <th class="num">allowed calls</th><th class="num">to drain</th><th>calls</th></tr></thead>
+            <tbody>\(rows)</tbody></table></div>
             """
     }
 

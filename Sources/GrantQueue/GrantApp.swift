@@ -19,8 +19,12 @@ public struct GrantApp: Sendable, Equatable, Codable {
     public var pausedSince: Date?
     /// The worker that holds the probe call after the pause ran out.
     public var probeBy: String?
-    /// Jobs of this app that are pending or running.
-    public var unfinishedJobs: Int
+    /// Jobs of this app that are pending or running (counted up to a limit: see
+    /// `unfinishedJobsAtLeast`); nil where they are not counted (`status` and the
+    /// console show each app's due jobs instead, which an index with the app first counts).
+    public var unfinishedJobs: Int?
+    /// True when the app has more unfinished jobs than `unfinishedJobs` says.
+    public var unfinishedJobsAtLeast: Bool?
     /// The producer logins confined to this app (sql/013_app_producers.sql);
     /// nil when the reader may not see them (producers may not).
     public var producerRoles: [String]?
@@ -34,7 +38,7 @@ public struct GrantApp: Sendable, Equatable, Codable {
     public var stalled: Bool?
 
     public init(name: String, appKey: String?, globalQPS: Double? = nil, comment: String? = nil, pauseReason: String? = nil,
-                pausedUntil: Date? = nil, pausedSince: Date? = nil, probeBy: String? = nil, unfinishedJobs: Int = 0,
+                pausedUntil: Date? = nil, pausedSince: Date? = nil, probeBy: String? = nil, unfinishedJobs: Int? = nil,
                 producerRoles: [String]? = nil) {
         self.name = name
         self.appKey = appKey

@@ -7,9 +7,9 @@ import QueueReadModels
 extension GrantQueue {
     static let consoleActionableIDs = """
         SELECT id FROM visibility_grant_jobs
-        WHERE \(consoleFilter) AND state = $6::text
+        WHERE \(consoleFilter) AND state = $7::text
         ORDER BY id
-        LIMIT $7
+        LIMIT $8
         """
 
     /// Retries the failed jobs that match the filter (at most `limit`), as `retry --id` would.

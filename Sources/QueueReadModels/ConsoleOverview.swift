@@ -15,12 +15,15 @@ public struct ConsoleOverview: Sendable, Equatable {
     /// States too big to count on every refresh: their count is the planner's
     /// estimate (table statistics), shown as such.
     public var estimatedStates: Set<String>
-    /// Pending jobs whose `run_at` is still in the future.
+    /// Jobs queued for later, counted up to the overview's limit (`scheduledPendingAtLeast`).
     public var scheduledPending: Int
+    public var scheduledPendingAtLeast = false
     /// How long the longest-waiting due job has waited; `nil` when none is due.
     public var oldestDueAgeSeconds: Double?
     /// The last hour, oldest minute first, every minute present.
     public var minutes: [Minute]
+    /// Every app with its pause and its signals (`AppSignals`).
+    public var apps: [GrantApp] = []
     public var errorCodes: [QueueStats.ErrorCodeCount]
     public var workers: [QueueStats.Worker]
     /// Pending jobs per app whose last answer was a throttle; `nil` when pending

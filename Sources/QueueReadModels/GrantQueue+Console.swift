@@ -7,35 +7,6 @@ import Postgres
 /// console answers in about the same time on a million rows as on a thousand
 /// (BENCHMARKS.md, scenario L).
 extension GrantQueue {
-    /// How many rows of each state the planner's statistics expect (row estimate
-    /// times the state's share among the most common values; 0 for a state too rare
-    /// to be listed, or before the first ANALYZE). Costs nothing whatever the size.
-    static let consoleEstimateByState = """
-        WITH statistics AS (
-            SELECT greatest(c.reltuples, 0)::float8 AS total,
-                   s.most_common_vals::text::text[] AS vals, s.most_common_freqs AS freqs
-            FROM pg_class AS c
-            LEFT JOIN pg_stats AS s
-                   ON s.schemaname = current_schema() AND s.tablename = c.relname AND s.attname = 'state'
-            WHERE c.oid = 'visibility_grant_jobs'::regclass
-        )
-        SELECT w.state, coalesce(st.total * st.freqs[array_position(st.vals, w.state)], 0)::float8
-        FROM unnest($1::text[]) AS w (state), statistics AS st
-        """
-
-    /// One state, exactly: an index-only range scan of `visibility_grant_jobs_by_state_not_running_or_succeeded`,
-    /// or for running jobs of `visibility_grant_jobs_running_leases` (succeeded jobs, which
-    /// neither holds, are counted only while few: the overview's rule).
-    static let consoleCountState = "SELECT count(*)::bigint FROM visibility_grant_jobs WHERE state = $1"
-
-    /// Reads only the pending part of the table, through the claim index.
-    static let consolePendingTiming = """
-        SELECT count(*) FILTER (WHERE run_at > now())::bigint,
-               extract(epoch FROM now() - min(run_at) FILTER (WHERE run_at <= now()))::float8
-        FROM visibility_grant_jobs
-        WHERE state = 'pending'
-        """
-
     /// Attempts that ended per minute, from the audit trail's finished_at index alone.
     static let consoleActivityByMinute = """
         SELECT floor(extract(epoch FROM now() - finished_at) / 60)::int,
@@ -48,7 +19,7 @@ extension GrantQueue {
         """
 
     /// The filter's parts ($1 state, $2 error code, $3 id, $4 idempotency key,
-    /// $5 ordering key). Statements run unnamed, so each is planned with its
+    /// $5 ordering key, $6 app). Statements run unnamed, so each is planned with its
     /// values: a part left NULL folds away and the rest pick their index.
     package static let consoleFilter = """
         ($1::text IS NULL OR state = $1::text)
@@ -56,6 +27,7 @@ extension GrantQueue {
           AND ($3::bigint IS NULL OR id = $3::bigint)
           AND ($4::text IS NULL OR idempotency_key = $4::text)
           AND ($5::text IS NULL OR ordering_key = $5::text)
+          AND ($6::text IS NULL OR app = $6::text)
         """
 
     static let consoleJobColumns = """
@@ -64,15 +36,15 @@ extension GrantQueue {
         created_at, updated_at, finished_at
         """
 
-    /// Newest first; `$6` is the last id of the previous page (keyset pagination:
+    /// Newest first; `$7` is the last id of the previous page (keyset pagination:
     /// page 500 costs what page 1 costs).
     static let consoleListJobs = """
         SELECT \(consoleJobColumns)
         FROM visibility_grant_jobs
         WHERE \(consoleFilter)
-          AND ($6::bigint IS NULL OR id < $6::bigint)
+          AND ($7::bigint IS NULL OR id < $7::bigint)
         ORDER BY id DESC
-        LIMIT $7
+        LIMIT $8
         """
 
     static let consoleJob = "SELECT \(consoleJobColumns) FROM visibility_grant_jobs WHERE id = $1"
@@ -84,10 +56,10 @@ extension GrantQueue {
         ORDER BY attempt, id
         """
 
-    /// Jobs matching the filter that are in state `$6` (the state a bulk action acts on).
+    /// Jobs matching the filter that are in state `$7` (the state a bulk action acts on).
     static let consoleCountActionable = """
         SELECT count(*)::bigint FROM visibility_grant_jobs
-        WHERE \(consoleFilter) AND state = $6::text
+        WHERE \(consoleFilter) AND state = $7::text
         """
 
     /// Everything on the console's overview page.
@@ -97,19 +69,9 @@ extension GrantQueue {
     /// codes, to count the jobs waiting on throttles (while pending jobs are counted exactly).
     public func consoleOverview(liveWithin: Duration = .seconds(60), exactCountLimit: Int = 100_000,
                                 throttleCodes: [String] = []) throws -> ConsoleOverview {
-        var counts: [String: Int] = [:]
-        var estimated: Set<String> = []
-        for row in try connection.query(Self.consoleEstimateByState, [QueueStats.states]) {
-            let state = try row.decode(0, as: String.self)
-            let estimate = try row.decode(1, as: Double.self)
-            if estimate > Double(exactCountLimit) {
-                counts[state] = Int(estimate.rounded())
-                estimated.insert(state)
-            } else {
-                counts[state] = try connection.query(Self.consoleCountState, [state]).first?.decode(0, as: Int.self) ?? 0
-            }
-        }
-        let timing = try connection.query(Self.consolePendingTiming).first
+        let (counts, estimated) = try stateCounts(exactCountLimit: exactCountLimit)
+        let scheduled = try scheduledCount(limit: exactCountLimit)
+        let (apps, oldest) = try appsWithSignals()
         var byMinute: [Int: QueueStats.Activity] = [:]
         for row in try connection.query(Self.consoleActivityByMinute, [ConsoleOverview.chartMinutes]) {
             byMinute[try row.decode(0)] = QueueStats.Activity(
@@ -119,8 +81,8 @@ extension GrantQueue {
             ConsoleOverview.Minute(minutesAgo: ago, activity: byMinute[ago] ?? QueueStats.Activity())
         }
         return ConsoleOverview(
-            countsByState: counts, estimatedStates: estimated, scheduledPending: try timing?.decode(0) ?? 0,
-            oldestDueAgeSeconds: try timing?.decode(1, as: Double?.self), minutes: minutes,
+            countsByState: counts, estimatedStates: estimated, scheduledPending: scheduled.count,
+            scheduledPendingAtLeast: scheduled.atLeast, oldestDueAgeSeconds: oldest, minutes: minutes, apps: apps,
             errorCodes: try errorCodeCounts(), workers: try liveWorkers(liveWithin: liveWithin),
             throttledJobsByApp: estimated.contains("pending") ? nil : try throttledJobCounts(codes: throttleCodes),
             database: try horizon()

@@ -3,15 +3,7 @@ import GrantQueue
 import Postgres
 
 extension GrantQueue {
-    static let countByState = """
-        SELECT state, count(*)::bigint,
-               count(*) FILTER (WHERE state = 'pending' AND run_at > now())::bigint,
-               extract(epoch FROM now() - min(run_at) FILTER (WHERE state = 'pending' AND run_at <= now()))::float8,
-               \(unexplainedRowCounts)
-        FROM visibility_grant_jobs
-        GROUP BY state
-        """
-
+    /// Through `visibility_grant_jobs_by_error_code` (it includes the state): rows with a code only.
     static let countErrorCodes = """
         SELECT last_error_code, state, count(*)::bigint
         FROM visibility_grant_jobs
@@ -40,39 +32,32 @@ extension GrantQueue {
         ORDER BY host, pid, id
         """
 
-    /// Reads counts, the oldest due job's age, error codes and live workers.
+    /// Reads counts, each app's signals, error codes and live workers, at a cost
+    /// that does not grow with the table (`GrantQueue+Counts.swift`): a state
+    /// expected to hold more than `exactCountLimit` rows is estimated, and jobs
+    /// queued for later and each app's unfinished jobs are counted up to it.
     /// `liveWithin`: a worker counts as live if its heartbeat is this recent;
     /// `throttleCodes`: the API's throttle codes, to count jobs waiting on throttles.
-    public func stats(liveWithin: Duration = .seconds(60), throttleCodes: [String] = []) throws -> QueueStats {
-        var counts = Dictionary(uniqueKeysWithValues: QueueStats.states.map { ($0, 0) })
-        var scheduled = 0
-        var oldest: Double?
-        var unexplained = QueueStats.UnexplainedRows()
-        for row in try connection.query(Self.countByState) {
-            counts[try row.decode(0, as: String.self)] = try row.decode(1, as: Int.self)
-            scheduled += try row.decode(2, as: Int.self)
-            if let age = try row.decode(3, as: Double?.self) { oldest = max(oldest ?? age, age) }
-            try unexplained.add(row, from: 4)
-        }
-        let codes = try errorCodeCounts()
-        let workers = try liveWorkers(liveWithin: liveWithin)
+    public func stats(liveWithin: Duration = .seconds(60), throttleCodes: [String] = [],
+                      exactCountLimit: Int = 100_000) throws -> QueueStats {
+        let (counts, estimated) = try stateCounts(exactCountLimit: exactCountLimit)
+        let scheduled = try scheduledCount(limit: exactCountLimit)
+        let (apps, oldest) = try appsWithSignals()
         var lastMinute = QueueStats.Activity()
         var lastHour = QueueStats.Activity()
         if let row = try connection.query(Self.recentActivity).first {
             lastMinute = QueueStats.Activity(succeeded: try row.decode(0), failed: try row.decode(1), retried: try row.decode(2))
             lastHour = QueueStats.Activity(succeeded: try row.decode(3), failed: try row.decode(4), retried: try row.decode(5))
         }
-        var apps = try apps()
-        let signals = Dictionary(try appSignals().map { ($0.app, $0) }, uniquingKeysWith: { first, _ in first })
-        for index in apps.indices {
-            if let found = signals[apps[index].name] { apps[index].apply(found) }
-        }
-        return QueueStats(
-            countsByState: counts, scheduledPending: scheduled, oldestPendingAgeSeconds: oldest,
-            lastMinute: lastMinute, lastHour: lastHour, errorCodes: codes, workers: workers,
-            unexplainedRows: unexplained, apps: apps, throttledJobsByApp: try throttledJobCounts(codes: throttleCodes),
-            database: try horizon()
+        var stats = QueueStats(
+            countsByState: counts, scheduledPending: scheduled.count, oldestPendingAgeSeconds: oldest,
+            lastMinute: lastMinute, lastHour: lastHour, errorCodes: try errorCodeCounts(),
+            workers: try liveWorkers(liveWithin: liveWithin), unexplainedRows: try unexplainedRows(), apps: apps,
+            throttledJobsByApp: try throttledJobCounts(codes: throttleCodes), database: try horizon()
         )
+        stats.estimatedStates = estimated
+        stats.scheduledPendingAtLeast = scheduled.atLeast
+        return stats
     }
 
     /// `last_error_code` of unfinished and failed jobs, by state, most frequent first.

@@ -73,11 +73,18 @@ public struct QueueStats: Sendable, Equatable, Codable {
         public var appsWithoutSecret: [String] = []
     }
 
-    /// Every state, zero included.
+    /// Every state, zero included: exact, except the states in `estimatedStates`.
     public var countsByState: [String: Int]
-    /// Pending jobs whose `run_at` is still in the future (scheduled or backing off).
+    /// States too big to count on every call: their count is the planner's estimate
+    /// (table statistics), and `status` marks it so.
+    public var estimatedStates: Set<String> = []
+    /// Jobs queued for later (a future `run_at`, or a retry's backoff), waiting
+    /// outside the claim index; counted up to a limit (`scheduledPendingAtLeast`).
     public var scheduledPending: Int
-    /// How long the longest-waiting runnable job has been due; `nil` when none is.
+    /// True when more jobs are queued for later than `scheduledPending` says.
+    public var scheduledPendingAtLeast = false
+    /// How long the longest-waiting runnable job has been due (the longest of the
+    /// apps' `oldestDueJobAgeSeconds`); `nil` when none is.
     public var oldestPendingAgeSeconds: Double?
     public var lastMinute: Activity
     public var lastHour: Activity

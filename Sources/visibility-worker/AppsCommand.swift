@@ -83,7 +83,7 @@ struct AppsCommand: ParsableCommand {
                 lines.append(app.name.padding(toLength: 22, withPad: " ", startingAt: 0)
                     + (app.appKey ?? "(from the environment)").padding(toLength: 34, withPad: " ", startingAt: 0)
                     + (app.globalQPS.map { String($0) } ?? "-").padding(toLength: 12, withPad: " ", startingAt: 0)
-                    + String(app.unfinishedJobs).padding(toLength: 12, withPad: " ", startingAt: 0)
+                    + (app.unfinishedJobs.map { "\($0)\(app.unfinishedJobsAtLeast == true ? "+" : "")" } ?? "-").padding(toLength: 12, withPad: " ", startingAt: 0)
                     + (app.comment ?? ""))
             }
             let formatter = ISO8601DateFormatter()

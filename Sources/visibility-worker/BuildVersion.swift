@@ -14,7 +14,7 @@ enum BuildVersion {
     /// changes), or `unknown` for a plain `swift build`.
     static var commit: String { String(cString: visibility_worker_build_commit()) }
 
-    /// `1.3.0 (commit abc1234; requires migration 21, accepts schemas 21+)`: what
+    /// `1.3.0 (commit abc1234; requires migration 22, accepts schemas 22+)`: what
     /// `--version` prints first, `run` logs and `status` shows.
     static var description: String {
         let required = SchemaMigrator.requiredVersion

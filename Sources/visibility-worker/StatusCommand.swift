@@ -69,8 +69,12 @@ struct StatusCommand: ParsableCommand {
     static func render(_ stats: QueueStats) -> String {
         var lines: [String] = ["STATE       JOBS"]
         for state in QueueStats.states {
-            var line = state.padding(toLength: 12, withPad: " ", startingAt: 0) + String(stats.countsByState[state] ?? 0)
-            if state == "pending", stats.scheduledPending > 0 { line += "  (\(stats.scheduledPending) not due yet)" }
+            let estimated = stats.estimatedStates.contains(state)
+            var line = state.padding(toLength: 12, withPad: " ", startingAt: 0) + (estimated ? "≈ " : "")
+                + String(stats.countsByState[state] ?? 0) + (estimated ? " (estimate: too many to count on every call)" : "")
+            if state == "pending", stats.scheduledPending > 0 {
+                line += "  (\(stats.scheduledPending)\(stats.scheduledPendingAtLeast ? "+" : "") not due yet)"
+            }
             lines.append(line)
         }
         if let age = stats.oldestPendingAgeSeconds {

@@ -23,6 +23,21 @@ final class PgbenchScriptTests: XCTestCase {
                        + "regenerate it with REGENERATE_BENCH_SQL=1 swift test --filter PgbenchScriptTests")
     }
 
+    /// Scenario P times the app signals every worker reads for its gauges: the
+    /// worker's statement, with its defaults (`AppSignals.Options`) in place of the parameters.
+    func testTheStatusBenchmarkRunsTheWorkersSignalsStatement() throws {
+        let path = Self.path.deletingLastPathComponent().appendingPathComponent("app_signals.sql")
+        let options = AppSignals.Options()
+        let script = "-- The app signals every worker reads for its gauges (GrantQueue.readAppSignals), made by\n"
+            + "-- PgbenchScriptTests with AppSignals.Options' defaults; scenario P of scripts/bench times it.\n"
+            + Self.substitute(GrantQueue.readAppSignals.sql, ["\(options.countLimit)", "\(Int(options.liveWithin.seconds))"]) + ";\n"
+        if ProcessInfo.processInfo.environment["REGENERATE_BENCH_SQL"] == "1" {
+            try script.write(to: path, atomically: true, encoding: .utf8)
+        }
+        XCTAssertEqual(try String(contentsOf: path, encoding: .utf8), script, "scripts/bench.d/app_signals.sql is not the worker's "
+                       + "statement: regenerate it with REGENERATE_BENCH_SQL=1 swift test --filter PgbenchScriptTests")
+    }
+
     /// `$N` of `sql` replaced by `values[N-1]`, highest numbers first so `$1` does not eat `$10`.
     static func substitute(_ sql: String, _ values: [String]) -> String {
         var text = sql

@@ -46,6 +46,11 @@ final class ConsoleQueueTests: DatabaseTestCase {
         XCTAssertEqual(try ids(ConsoleJobFilter(id: 42)), [42])
         XCTAssertEqual(try ids(ConsoleJobFilter(idempotencyKey: "key-17")), [17])
         XCTAssertEqual(try ids(ConsoleJobFilter(state: "pending", orderingKey: "batch-a")), [12, 11, 9, 8, 6, 5, 4, 3, 2, 1])
+        try connection.query("INSERT INTO visibility_apps (name, app_key) VALUES ('acme', 'key-acme')")
+        try connection.query("UPDATE visibility_grant_jobs SET app = 'acme' WHERE id IN (3, 30, 33)")
+        XCTAssertEqual(try ids(ConsoleJobFilter(app: "acme")), [33, 30, 3])
+        XCTAssertEqual(try ids(ConsoleJobFilter(state: "failed", app: "acme")), [30])
+        XCTAssertEqual(try queue.consoleCount(ConsoleJobFilter(app: "acme"), inState: "pending"), 2)
     }
 
     func testOverviewCountsAreTheTablesAndTheChartHasEveryMinute() throws {

@@ -130,7 +130,7 @@ final class MigrationResumeTests: DatabaseTestCase {
         try producer.query("COMMIT")
         let result = try await migrating.wait(timeout: .seconds(60))
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertTrue(result.stdout.contains("applied 3 migrations: 019_claim_reads_only_what_it_takes, 020_claim_by_position, 021_traces_and_app_signals"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("applied 4 migrations: 019_claim_reads_only_what_it_takes, 020_claim_by_position, 021_traces_and_app_signals, 022_status_at_any_size"), result.stdout)
         // The queue kept moving through every try: probes completed between them. Each
         // waited at most one lock timeout (200 ms); the bound leaves room for a busy
         // machine, and catches a migration that queues the probe for its whole wait.

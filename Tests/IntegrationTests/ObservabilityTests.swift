@@ -63,8 +63,9 @@ final class ObservabilityTests: DatabaseTestCase {
         let server = try await startFake()
         XCTAssertTrue(server.state.script(json: #"[{"code":"Forbidden.AccessDenied.QpsLimitForAppkeyAndApi","times":100000}]"#))
         try insertJobs(5)
+        // A backoff longer than the checks below take: every job stays pending, throttled, while they read.
         let worker = try startWorker(["run", "--metrics-port", "0", "--log-format", "json", "--poll-interval", "100ms",
-                                      "--backoff-base", "2s", "--backoff-max", "4s"], environment: try workerEnvironment(server))
+                                      "--backoff-base", "60s", "--backoff-max", "120s"], environment: try workerEnvironment(server))
         let url = try metricsURL(of: worker)
         try await waitUntil(timeout: .seconds(30), "every job to be throttled once") {
             try count("SELECT count(*) FROM visibility_grant_jobs WHERE state = 'pending' AND last_error_code LIKE 'Forbidden.AccessDenied.Qps%'") == 5

@@ -38,15 +38,7 @@ VACUUM ANALYZE visibility_grant_jobs;
 VACUUM ANALYZE visibility_grant_attempts;
 SQL
 
-"$bin" console --port 0 --log-level warning >"$run_dir/console.out" 2>"$run_dir/console.err" &
-pids+=($!)
-url=""
-for _ in $(seq 1 100); do
-  url=$(sed -n 's/^listening on //p' "$run_dir/console.out")
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-[ -n "$url" ] || { say "the console did not start:"; cat "$run_dir/console.err" >&2; exit 1; }
+start_console
 
 jobs=$(sql "SELECT count(*) FROM visibility_grant_jobs")
 deep=$(sql "SELECT id FROM visibility_grant_jobs WHERE state = 'succeeded' ORDER BY id DESC OFFSET $((499 * 50)) LIMIT 1")

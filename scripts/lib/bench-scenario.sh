@@ -14,3 +14,17 @@ pids=()
 trap 'stop_processes "${pids[@]}"' EXIT
 now() { date +%s.%N; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
+# start_console: `$bin console` on a free port (stopped with the scenario);
+# sets `url` once it listens.
+start_console() {
+  "$bin" console --port 0 --log-level warning >"$run_dir/console.out" 2>"$run_dir/console.err" &
+  pids+=($!)
+  url=""
+  for _ in $(seq 1 100); do
+    url=$(sed -n 's/^listening on //p' "$run_dir/console.out")
+    [ -n "$url" ] && break
+    sleep 0.1
+  done
+  [ -n "$url" ] || { say "the console did not start:"; cat "$run_dir/console.err" >&2; exit 1; }
+}
