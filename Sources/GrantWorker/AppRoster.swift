@@ -62,12 +62,10 @@ final class AppRoster {
         for row in rows { metrics.throttledJobs(app: row.name, counts[row.name] ?? 0) }
     }
 
-    func claimCursor(_ app: AppContext) -> ClaimCursor {
-        claimCursors[app.name] ?? ClaimCursor()
-    }
-
-    func updateClaimCursor(_ app: AppContext, _ change: (inout ClaimCursor) -> Void) {
-        change(&claimCursors[app.name, default: ClaimCursor()])
+    /// Each app's claim position, kept across its turns (`ClaimCursor`).
+    subscript(cursorOf app: AppContext) -> ClaimCursor {
+        get { claimCursors[app.name] ?? ClaimCursor() }
+        set { claimCursors[app.name] = newValue }
     }
 
     /// Names of the apps this worker has no secret for (reported with the heartbeat).

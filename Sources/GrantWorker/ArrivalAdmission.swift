@@ -6,12 +6,12 @@ import QueueHotPath
 /// at once after an insert notification or a full pass, else every `interval`,
 /// so a worker without notifications (transaction pool mode) admits them too.
 /// Used by the producer thread only.
-struct ArrivalAdmission {
+struct ArrivalAdmission: ProducerPass {
     let interval: Duration
     /// Another worker is admitting: its pass covers what had committed when it
     /// began, so look again shortly for what committed after.
     static let busyRetry: Duration = .milliseconds(100)
-    private var due = ContinuousClock.now
+    private(set) var due = ContinuousClock.now
 
     init(interval: Duration) {
         self.interval = interval
@@ -19,10 +19,6 @@ struct ArrivalAdmission {
 
     /// An insert was notified: its keyed jobs are waiting.
     mutating func soon() { due = .now }
-
-    func isDue(at now: ContinuousClock.Instant) -> Bool { now >= due }
-
-    func timeUntilDue(from now: ContinuousClock.Instant) -> Duration { max(.zero, now.duration(to: due)) }
 
     mutating func record(_ admission: GrantQueue.Admission, at now: ContinuousClock.Instant) {
         switch admission {

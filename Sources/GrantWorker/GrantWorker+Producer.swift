@@ -161,12 +161,12 @@ extension GrantWorker {
     /// Claims after the app's cursor position, and from the start at once when
     /// nothing came after it (see `ClaimCursor`).
     private func claim(_ app: AppContext, limit: Int, roster: AppRoster, queue: GrantQueue) throws -> [ClaimedGrantJob] {
-        var start = roster.claimCursor(app).start(at: .now)
+        var start = roster[cursorOf: app].start(at: .now)
         while true {
             let started = ContinuousClock.now
             let jobs = try queue.claim(workerID: options.workerID, limit: limit, lease: options.lease, app: app.name, after: start)
             let now = ContinuousClock.now
-            roster.updateClaimCursor(app) { $0.record(jobs, from: start, elapsed: started.duration(to: now), at: now) }
+            roster[cursorOf: app].record(jobs, from: start, elapsed: started.duration(to: now), at: now)
             guard ClaimCursor.retryFromStart(after: start, claimed: jobs.count) else { return jobs }
             start = .start
         }

@@ -234,7 +234,10 @@ public final class PostgresConnection {
         switch configuration.poolMode {
         case .session:
             // Fixed date output so timestamps parse the same whatever the server's defaults.
-            try execute(script: "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET IntervalStyle = 'postgres'")
+            // No JIT: every statement here is short, and the planner asks for JIT by its cost
+            // estimate alone (a read per app over a table not yet analysed is priced like a
+            // report): compiling took 30-600 ms for a read that runs in a few.
+            try execute(script: "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET IntervalStyle = 'postgres'; SET jit = off")
             for channel in listeningChannels.sorted() {
                 try execute(script: "LISTEN \(try quoteIdentifier(channel))")
             }

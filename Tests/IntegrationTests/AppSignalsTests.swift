@@ -34,6 +34,17 @@ final class AppSignalsTests: DatabaseTestCase {
                                  "the signals read \(bounded) pages; a count of the whole backlog reads \(fullCount)")
     }
 
+    /// The planner prices the per-app reads by the apps table's statistics (none
+    /// before its first ANALYZE) and asked for JIT: 600 ms of compiling, on an empty
+    /// queue, for a read that runs in a millisecond.
+    func testTheSignalsAreNotCompiledOnAFreshSchema() throws {
+        let connection = try database.connect()
+        let text = try XCTUnwrap(connection.query("EXPLAIN (ANALYZE, FORMAT JSON) " + GrantQueue.readAppSignals.sql, [10_000, 60.0])
+            .first?.decode(0, as: String.self))
+        let plan = try XCTUnwrap((JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]])?.first)
+        XCTAssertNil(plan["JIT"], "the signals read was JIT-compiled: \(plan["JIT"] ?? "")")
+    }
+
     func testStatusTellsACappedDrainAPauseAndAStallApart() async throws {
         try connection.query("INSERT INTO visibility_apps (name, app_key, global_qps) VALUES ('capped', 'key-capped', 20)")
         try connection.query("""
