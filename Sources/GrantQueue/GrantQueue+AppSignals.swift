@@ -16,23 +16,23 @@ extension GrantQueue {
             SELECT a.name, a.global_qps, a.paused_until IS NOT NULL,
                    (SELECT count(*) FROM (
                         SELECT 1 FROM visibility_grant_jobs AS j
-                        WHERE j.app = a.name AND j.state = 'pending' AND NOT j.ordering_blocked AND NOT j.scheduled
+                        WHERE j.app = a.name AND \(inClaimIndexSQL)
                           AND j.run_at <= now()
                         LIMIT $1::int + 1) AS due)::bigint,
                    (WITH RECURSIVE levels (rank) AS (
                         (SELECT -(j.priority::int) FROM visibility_grant_jobs AS j
-                         WHERE j.app = a.name AND j.state = 'pending' AND NOT j.ordering_blocked AND NOT j.scheduled
+                         WHERE j.app = a.name AND \(inClaimIndexSQL)
                          ORDER BY -(j.priority::int) LIMIT 1)
                         UNION ALL
                         SELECT (SELECT -(j.priority::int) FROM visibility_grant_jobs AS j
-                                WHERE j.app = a.name AND j.state = 'pending' AND NOT j.ordering_blocked AND NOT j.scheduled
+                                WHERE j.app = a.name AND \(inClaimIndexSQL)
                                   AND -(j.priority::int) > levels.rank
                                 ORDER BY -(j.priority::int) LIMIT 1)
                         FROM levels WHERE levels.rank IS NOT NULL
                     )
                     SELECT extract(epoch FROM now() - min(
                         (SELECT j.run_at FROM visibility_grant_jobs AS j
-                         WHERE j.app = a.name AND j.state = 'pending' AND NOT j.ordering_blocked AND NOT j.scheduled
+                         WHERE j.app = a.name AND \(inClaimIndexSQL)
                            AND -(j.priority::int) = levels.rank
                          ORDER BY j.run_at LIMIT 1)))::float8
                     FROM levels

@@ -17,6 +17,9 @@ public final class GrantQueue {
     public static let longestLease = Duration.seconds(3600)
     /// The same, for SQL (a constant, not input).
     package static let longestLeaseSQL = "make_interval(secs => \(Int(longestLease.seconds)))"
+    /// A job `j` in the claim index (`visibility_grant_jobs_claim_order`, sql/019):
+    /// its predicate, word for word, so the planner can prove it and read that index.
+    package static let inClaimIndexSQL = "j.state = 'pending' AND NOT j.ordering_blocked AND NOT j.scheduled"
 
     /// The rooms of the queue (QueueHotPath, QueueReadModels, QueueOperations,
     /// BulkImport) each run their own statements on it.

@@ -51,9 +51,6 @@ final class LeaseKeeper: Sendable {
         self.pid = pid
     }
 
-    /// Most jobs one rescue pass takes back.
-    static let rescueLimit = 1000
-
     /// Renews every lease this often: a lease survives two missed renewals.
     var interval: Duration { max(options.lease / 3, .milliseconds(500)) }
 
@@ -103,8 +100,8 @@ final class LeaseKeeper: Sendable {
                 inFlight.renewed(calling, sentAt: sentAt)
                 let rescueStart = ContinuousClock.now
                 let lookBack = rescueWindow.lookBack(at: rescueStart)
-                let rescued = try active.rescueExpiredLeases(limit: Self.rescueLimit, lookBack: lookBack)
-                rescueWindow.record(passStartedAt: rescueStart, lookBack: lookBack, rescued: rescued.count, limit: Self.rescueLimit)
+                let rescued = try active.rescueExpiredLeases(limit: GrantQueue.rescueBatch, lookBack: lookBack)
+                rescueWindow.record(passStartedAt: rescueStart, lookBack: lookBack, rescued: rescued.count, limit: GrantQueue.rescueBatch)
                 if !rescued.isEmpty {
                     logger.warning("took back jobs whose worker stopped renewing its lease", metadata: ["jobs": "\(rescued.count)"])
                 }

@@ -40,7 +40,7 @@ extension GrantQueue {
             next AS (
                 SELECT j.id
                 FROM visibility_grant_jobs AS j
-                WHERE j.app = $4 AND j.state = 'pending' AND NOT j.ordering_blocked AND NOT j.scheduled
+                WHERE j.app = $4 AND \(inClaimIndexSQL)
                   AND (-(j.priority::int), j.run_at, j.id) > (-($6::int), $7::timestamptz, $8::bigint)
                   AND j.run_at <= now()
                   AND EXISTS (SELECT 1 FROM visibility_apps AS a

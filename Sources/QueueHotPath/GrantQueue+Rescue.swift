@@ -68,10 +68,13 @@ extension GrantQueue {
             """
     )
 
+    /// Most jobs one rescue pass takes back.
+    public static let rescueBatch = 1000
+
     /// Returns the jobs taken back. `lookBack`: only leases that ran out this long
     /// ago or less (nil: any), and leases too long to be real.
     @discardableResult
-    public func rescueExpiredLeases(limit: Int = 1000, lookBack: Duration? = nil) throws -> [CompletedGrantJob] {
+    public func rescueExpiredLeases(limit: Int = rescueBatch, lookBack: Duration? = nil) throws -> [CompletedGrantJob] {
         try connection.query(Self.rescueExpiredLeases, [limit, lookBack?.seconds]).map {
             CompletedGrantJob(id: try $0.decode(0), state: try $0.decode(1))
         }

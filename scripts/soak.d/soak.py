@@ -688,8 +688,11 @@ def check(soak, attacker):
         "SELECT count(*), count(*) FILTER (WHERE traceparent <> '00-' || md5(idempotency_key) || '-' "
         "|| left(md5(idempotency_key), 16) || '-01') FROM visibility_grant_jobs WHERE traceparent IS NOT NULL")[0])
     # After the drain every app's signals say: nothing due, nothing stalled.
-    signals = [(app["name"], app.get("dueJobs"), app.get("stalled")) for app in json.loads(subprocess.run(
-        [soak.args.bin, "status", "--json"], env=soak.env, capture_output=True, text=True, timeout=60).stdout or "{}").get("apps", [])]
+    final_status = subprocess.run([soak.args.bin, "status", "--json"], env=soak.env, capture_output=True, text=True, timeout=60)
+    if final_status.returncode != 0:
+        soak.record_unexpected("status after the drain", final_status.stderr.strip() or f"exit {final_status.returncode}")
+    signals = [(app["name"], app.get("dueJobs"), app.get("stalled"))
+               for app in json.loads(final_status.stdout or "{}").get("apps", [])]
     signals_wrong = [s for s in signals if s[1] != 0 or s[2]]
 
     summarize(soak, rows, committed, applied, applications, expired, has_seq)
