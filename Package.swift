@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // The git commit a build is made from, for `--version` and `status`. scripts/package
@@ -34,6 +34,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.4.1"),
         // The backend for `run --metrics-port`: Prometheus text format.
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Tracing facade: the engine and the DingTalk client make spans through it, whatever the backend.
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.1.0"),
+        // The backend for traces: OTLP export, only over HTTP (the gRPC trait would add grpc-swift's build).
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
+        // Runs and stops swift-otel's exporter service (already one of swift-otel's dependencies).
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.4.1"),
     ],
     targets: [
         // The C layer: libpq as a Swift module, plus the few macros Swift cannot import.
@@ -87,6 +93,7 @@ let package = Package(
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         // A small HTTP server on SwiftNIO, shared by the fake API and the metrics endpoint:
@@ -122,6 +129,17 @@ let package = Package(
                 "Postgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ]
+        ),
+        // Spans out over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set: the only module that knows swift-otel.
+        .target(
+            name: "TraceExport",
+            dependencies: [
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // `run --metrics-port`: Prometheus text at /metrics, health at /healthz and /livez.
@@ -166,6 +184,7 @@ let package = Package(
                 "QueueHotPath",
                 "QueueOperations",
                 "QueueReadModels",
+                "TraceExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

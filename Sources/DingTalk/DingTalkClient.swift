@@ -1,22 +1,26 @@
 import Foundation
+import Tracing
 
 /// Calls the grant API and classifies the answer. Knows nothing of the queue.
 public struct DingTalkClient: Sendable {
     public let baseURL: String
     let grantURL: String
+    let server: (host: String, port: Int)?
     let tokenProvider: any AccessTokenProvider
     let transport: any HTTPTransport
 
     public init(baseURL: String = DingTalkAPI.defaultBaseURL, tokenProvider: any AccessTokenProvider, transport: any HTTPTransport) {
         self.baseURL = baseURL
         self.grantURL = baseURL.trimmingSuffix("/") + DingTalkAPI.grantPath
+        self.server = GrantCallSpan.server(of: baseURL)
         self.tokenProvider = tokenProvider
         self.transport = transport
     }
 
     /// Applies one grant. Never throws: every failure is a classified result.
     /// A refused token is refreshed once and the call sent again, within the same attempt.
-    public func apply(_ grant: VisibilityGrant) async -> APICallResult {
+    /// Each call sent is a client span, a child of `context`'s span (the attempt's).
+    public func apply(_ grant: VisibilityGrant, context: ServiceContext = .topLevel) async -> APICallResult {
         let body = grant.jsonBody
         var result = APICallResult(outcomeClass: .token, reachedAPI: false)
         for _ in 0..<2 {
@@ -26,7 +30,9 @@ public struct DingTalkClient: Sendable {
             } catch {
                 return Self.withoutGrantCall(error.result)
             }
+            let span = GrantCallSpan.start(parent: context, server: server)
             result = await send(body: body, token: token)
+            GrantCallSpan.end(span, with: result)
             guard result.outcomeClass == .token else { return result }
             await tokenProvider.invalidate(token)
         }

@@ -23,11 +23,12 @@ extension GrantWorker {
             }
             let startedAt = Date()
             let clockStart = ContinuousClock.now
+            let span = AttemptSpan(for: job)
             // The roster only hands out apps with a client; a missing one reads as a config problem.
-            let result = await app.client?.apply(grant)
+            let result = await app.client?.apply(grant, context: span.context)
                 ?? APICallResult(outcomeClass: .config, code: LocalErrorCode.missingSecret, reachedAPI: false)
             metrics.callDuration.recordNanoseconds((ContinuousClock.now - clockStart).wholeNanoseconds)
-            finish(job, app: app, result: result, startedAt: startedAt)
+            finish(job, app: app, result: result, startedAt: startedAt, span: span)
             slots.signal()
         }
     }
@@ -41,8 +42,9 @@ extension GrantWorker {
         return ContinuousClock.now < since + options.lease - options.lease / 4
     }
 
-    private func finish(_ job: ClaimedGrantJob, app: AppContext, result: APICallResult, startedAt: Date) {
+    private func finish(_ job: ClaimedGrantJob, app: AppContext, result: APICallResult, startedAt: Date, span: AttemptSpan) {
         let (outcome, action) = policy.decide(result, job: job, startedAt: startedAt)
+        span.end(with: outcome)
         // Released at shutdown while the call ran: the job is no longer ours to complete.
         guard let stillInFlight = inFlight.remove(job, then: { completer.submit(outcome) }) else { return }
         app.inFlight.subtract(1, ordering: .relaxed)

@@ -18,6 +18,8 @@ public struct ClaimedGrantJob: Sendable, Equatable {
     public var app: String = GrantApp.defaultName
     /// When the job was due; with `priority` and `id`, its place in the claim order.
     public var runAt: Date = Date(timeIntervalSince1970: 0)
+    /// The producer's W3C `traceparent`, when it gave one: each attempt's span continues its trace.
+    public var traceparent: String?
 
     /// Where this job sits in the claim order: a claim after it takes what comes next.
     public var position: ClaimPosition { ClaimPosition(priority: Int32(priority), runAt: runAt, id: id) }

@@ -57,7 +57,8 @@ extension GrantQueue {
                 updated_at = now()
             FROM next, worker_schema
             WHERE j.id = next.id
-            RETURNING j.id, j.to_corp_ids, j.opt_user_id, j.fields, j.attempts, j.max_attempts, j.locked_until, j.priority, j.app, j.run_at
+            RETURNING j.id, j.to_corp_ids, j.opt_user_id, j.fields, j.attempts, j.max_attempts, j.locked_until, j.priority, j.app, j.run_at,
+                      j.traceparent
             """
     )
 
@@ -87,7 +88,8 @@ extension GrantQueue {
                 lockedUntil: try row.decode(6),
                 priority: try row.decode(7),
                 app: try row.decode(8),
-                runAt: try row.decode(9)
+                runAt: try row.decode(9),
+                traceparent: try row.decode(10)
             )
         }.sorted { $0.priority != $1.priority ? $0.priority > $1.priority : $0.id < $1.id }
     }

@@ -5,6 +5,7 @@ import GrantWorker
 import Logging
 import MetricsEndpoint
 import Postgres
+import TraceExport
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,6 +30,12 @@ struct RunCommand: AsyncParsableCommand {
             hangs: no answer within --db-timeout).
 
             Behind PgBouncer in transaction mode, add --pool-mode transaction.
+
+            Traces: set OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://collector:4318) and
+            each attempt becomes a span, with the DingTalk call as a client span under
+            it, sent over OTLP/HTTP. A job's traceparent (enqueue --traceparent, or the
+            column) puts its attempts in the producer's trace. Without the variable
+            nothing is sent. OTEL_SERVICE_NAME defaults to visibility-worker.
 
             Several DingTalk apps: register each with `visibility-worker apps add`, put
             one file per app key in DINGTALK_APP_SECRETS_DIR, and send SIGHUP after a
@@ -117,6 +124,14 @@ struct RunCommand: AsyncParsableCommand {
         let transport = access.transport
         let credentials = AppCredentials(baseURL: access.baseURL, transport: transport, defaultTokenProvider: access.tokenProvider,
                                          secrets: secrets)
+        let traces: TraceExporter?
+        do {
+            traces = try TraceExporter.startIfConfigured(environment: ProcessInfo.processInfo.environment, logger: logger)
+        } catch {
+            try? await transport.shutdown()
+            throw ValidationError(error.description)
+        }
+        if let traces { logger.notice("exporting traces over OTLP/HTTP", metadata: ["endpoint": "\(traces.endpoint)"]) }
         let worker = GrantWorker(options: options, database: database, credentials: credentials, logger: logger)
         var metricsServer: MetricsServer?
         if let port, let registry {
@@ -124,6 +139,7 @@ struct RunCommand: AsyncParsableCommand {
                 metricsServer = try await MetricsServer.start(host: host, port: port, registry: registry) { worker.databaseProblem }
             } catch {
                 try? await transport.shutdown()
+                await traces?.shutdown()
                 throw CommandError("cannot serve metrics on \(host):\(port): \(error)")
             }
             logger.notice("serving metrics", metadata: ["url": "\(metricsServer?.baseURL ?? "")/metrics"])
@@ -150,6 +166,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         try? await transport.shutdown()
         try? await metricsServer?.shutdown()
+        // The last spans go out after the last outcomes are written.
+        await traces?.shutdown()
         try outcome.get()
     }
 

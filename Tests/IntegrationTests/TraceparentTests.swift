@@ -1,10 +1,13 @@
 import Foundation
 import GrantQueue
 import Postgres
+import QueueHotPath
 import XCTest
 
 /// A producer's W3C trace context rides on its job (sql/021): refused by name when
-/// malformed, accepted from the CLI's flag and from a file's column.
+/// malformed, accepted from the CLI's flag and from a file's column, and handed
+/// to the worker with each claim (its attempt spans continue the producer's trace;
+/// scripts/trace-check follows them to an OTLP receiver).
 final class TraceparentTests: DatabaseTestCase {
     private let good = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -61,5 +64,15 @@ final class TraceparentTests: DatabaseTestCase {
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("line 3") && bad.stderr.contains("traceparent_must_be_w3c"), bad.stderr)
         XCTAssertEqual(try count("SELECT count(*) FROM visibility_grant_jobs WHERE opt_user_id = 'fine'"), 0)
+    }
+
+    func testAClaimHandsTheJobsTraceparentToTheWorker() throws {
+        try connection.query("""
+            INSERT INTO visibility_grant_jobs (to_corp_ids, opt_user_id, priority, traceparent)
+            VALUES ('{d}', 'traced', 1, $1), ('{d}', 'untraced', 0, NULL)
+            """, [good])
+        let claimed = try GrantQueue(connection: connection).claim(workerID: "w", limit: 2, lease: .seconds(30))
+        XCTAssertEqual(claimed.map(\.optUserId), ["traced", "untraced"])
+        XCTAssertEqual(claimed.map(\.traceparent), [good, nil])
     }
 }

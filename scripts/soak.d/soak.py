@@ -8,6 +8,8 @@ transaction is one psql fed statements on stdin)."""
 
 import argparse
 import bisect
+import gzip
+import http.server
 import hashlib
 import json
 import os
@@ -73,6 +75,7 @@ class Soak:
         self.horizon_longest = 0.0
         self.stalled_readings = []
         self.env = dict(os.environ, DATABASE_URL=args.database_url)
+        self.traces = TraceSink()
 
     def now(self):
         return time.monotonic() - self.t0
@@ -380,6 +383,7 @@ class Workers:
         log = open(os.path.join(self.soak.run_dir, f"worker-{n}.log"), "a")
         self.processes[n] = self.soak.spawn([self.soak.args.bin, "run", "--worker-id",
                                              f"soak-w{n}-g{self.generation}"] + WORKER_FLAGS,
+                                            env={"OTEL_EXPORTER_OTLP_ENDPOINT": self.soak.traces.url},
                                             stdout=log, stderr=log)
         log.close()
 
@@ -425,6 +429,40 @@ class Workers:
                     process.wait()
                 self.soak.forget(process)
             self.processes.clear()
+
+
+class TraceSink:
+    """An OTLP/HTTP endpoint every worker exports its spans to. It keeps the raw
+    protobuf bodies (standard library only: scripts/trace-check decodes spans with
+    opentelemetry-proto); the check looks for the producers' trace ids in them."""
+
+    def __init__(self):
+        sink = self
+        self.lock = threading.Lock()
+        self.bodies = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                with sink.lock:
+                    sink.bodies.append(body)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def received(self):
+        with self.lock:
+            return b"".join(self.bodies), len(self.bodies)
 
 
 # ---------------------------------------------------------------- attacks
@@ -687,6 +725,12 @@ def check(soak, attacker):
     traced, mangled = (int(v) for v in soak.psql(
         "SELECT count(*), count(*) FILTER (WHERE traceparent <> '00-' || md5(idempotency_key) || '-' "
         "|| left(md5(idempotency_key), 16) || '-01') FROM visibility_grant_jobs WHERE traceparent IS NOT NULL")[0])
+    # Spans of the traced jobs that succeeded reached the OTLP endpoint, in the producer's trace
+    # (a SIGKILLed worker loses the spans it had not sent yet, so not every one).
+    exported, exports = soak.traces.received()
+    traced_done = [r[0] for r in soak.psql("SELECT md5(idempotency_key) FROM visibility_grant_jobs "
+                                           "WHERE traceparent IS NOT NULL AND state = 'succeeded'", timeout=120)]
+    traces_seen = sum(1 for digest in traced_done if bytes.fromhex(digest) in exported)
     # After the drain every app's signals say: nothing due, nothing stalled.
     final_status = subprocess.run([soak.args.bin, "status", "--json"], env=soak.env, capture_output=True, text=True, timeout=60)
     if final_status.returncode != 0:
@@ -710,6 +754,9 @@ def check(soak, attacker):
         (above_max == 0, f"attempts above max_attempts: {above_max} (must be 0)"),
         (later > 0 and early == 0, f"jobs queued for later that ran before their run_at: {early} of {later} (must be 0 of more than 0)"),
         (traced > 0 and mangled == 0, f"trace contexts not kept as given: {mangled} of {traced} (must be 0 of more than 0)"),
+        (traced_done and traces_seen * 4 >= len(traced_done) * 3,
+         f"traced jobs whose producer's trace reached the OTLP endpoint: {traces_seen} of {len(traced_done)} "
+         f"in {exports} exports (must be at least three quarters, of more than 0)"),
         (len(signals) == len(APPS) and not signals_wrong,
          f"apps whose signals after the drain show due or stalled jobs: {signals_wrong or 0} of {len(signals)} (must be 0 of {len(APPS)})"),
         (not soak.stalled_readings,
