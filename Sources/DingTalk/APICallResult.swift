@@ -84,4 +84,15 @@ public enum LocalErrorCode {
 
     /// The codes that blame the egress proxy, not DingTalk.
     public static let egressCodes: Set<String> = [proxyUnreachable, proxyAuthenticationRequired, proxyTunnelRefused]
+
+    /// Whether `code` is one of these (a failure DingTalk did not name) rather than
+    /// DingTalk's own: a span keeps the two apart (`error.type`, `dingtalk.code`).
+    public static func isLocal(_ code: String) -> Bool {
+        code.hasPrefix("http.") || named.contains(code)
+    }
+
+    private static let named = Set<String>([
+        timeout, connectionRefused, connectionReset, tlsError, transportError, nameResolution, unexpectedResponse,
+        nonJSONBody, punished, missingSecret,
+    ]).union(egressCodes)
 }

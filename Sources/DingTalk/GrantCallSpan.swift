@@ -3,7 +3,8 @@ import Tracing
 
 /// The client span of one grant call, named and described as OpenTelemetry's HTTP
 /// conventions ask: the method, the URL template (never the full URL), the status,
-/// and what DingTalk said (its code and request id). The access token travels in a
+/// and what DingTalk said (its code and request id; a failure it did not name, such
+/// as a gateway's page or a timeout, is `error.type`). The access token travels in a
 /// header that no attribute reads.
 enum GrantCallSpan {
     static let name = "PUT \(DingTalkAPI.grantPath)"
@@ -26,7 +27,7 @@ enum GrantCallSpan {
     static func end(_ span: any Span, with result: APICallResult) {
         span.updateAttributes { attributes in
             if let status = result.httpStatus { attributes["http.response.status_code"] = status }
-            if let code = result.code { attributes[result.httpStatus == nil ? "error.type" : "dingtalk.code"] = code }
+            if let code = result.code { attributes[LocalErrorCode.isLocal(code) ? "error.type" : "dingtalk.code"] = code }
             if let requestID = result.requestID { attributes["dingtalk.request_id"] = requestID }
             attributes["dingtalk.outcome_class"] = result.outcomeClass.rawValue
         }

@@ -213,3 +213,17 @@ final class VisibilityGrantTests: XCTestCase {
         XCTAssertEqual(String(decoding: grants[0].jsonBody, as: UTF8.self), #"{"toCorpIds":["ding1"],"optUserId":"u"}"#)
     }
 }
+
+/// A span names DingTalk's codes `dingtalk.code` and ours `error.type`.
+final class LocalErrorCodeTests: XCTestCase {
+    /// No code of the table may pass for ours.
+    func testOurCodesAreNeverTakenForDingTalksOwn() {
+        for entry in DingTalkErrorCode.all {
+            XCTAssertFalse(LocalErrorCode.isLocal(entry.code), entry.code)
+        }
+        for code in [LocalErrorCode.timeout, LocalErrorCode.nonJSONBody, LocalErrorCode.proxyTunnelRefused,
+                     LocalErrorCode.punished, LocalErrorCode.httpStatus(502)] {
+            XCTAssertTrue(LocalErrorCode.isLocal(code), code)
+        }
+    }
+}
